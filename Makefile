@@ -1,0 +1,32 @@
+# Celery: Seed to Sprout. `make help` lists the commands.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help venv services lint test notebooks
+
+help: ## List the commands.
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv from the pinned requirements.
+
+services: venv ## Say whether the broker (RabbitMQ) and the result store (Redis) answer.
+	$(BIN)/python -m sprout
+
+lint: venv ## Check the code and the notebooks with ruff.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: services lint ## Every test and every notebook, against the live broker and result store.
+	$(BIN)/pytest
+
+notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK_DELAY (5 s).
+	$(BIN)/python -m sprout.notebooks

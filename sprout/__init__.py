@@ -1,0 +1,10 @@
+"""Helpers that the course's tests and notebooks share.
+
+The lessons themselves (day0/ … day7/) never import this package: each day is
+a complete Celery project on its own.
+"""
+
+from .services import check_services
+from .worker import REPO, DayWorker
+
+__all__ = ("REPO", "DayWorker", "check_services")

@@ -1,0 +1,111 @@
+"""What the course's tests share: a day imported here with its worker, and client scripts.
+
+Each day's package is called ``taskrunner``, so this process holds one day's at
+a time: ``Day`` imports it on entry and forgets it on exit. Its worker reads a
+queue made for it alone, so a task left behind by a failed test waits where no
+other day's worker looks, and the queue is deleted at the end.
+"""
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+from .worker import REPO, DayWorker
+
+
+def forget_taskrunner():
+    """Drop every imported ``taskrunner`` module."""
+    for name in [name for name in sys.modules if name.partition(".")[0] == "taskrunner"]:
+        del sys.modules[name]
+
+
+def unique_queue(day):
+    return f"test-{day}-{uuid.uuid4().hex[:8]}"
+
+
+class Day:
+    """One day's Celery project, imported in this process, with a worker of its own."""
+
+    def __init__(self, name, folder=None):
+        self.name = name
+        self.folder = folder or REPO / name
+        self.queue = unique_queue(name)
+        self.worker = DayWorker(name, folder=self.folder, queue=self.queue)
+        self.app = None
+
+    def __enter__(self):
+        forget_taskrunner()
+        sys.path.insert(0, str(self.folder))
+        self.app = importlib.import_module("taskrunner").app
+        # Before the first message is sent: route this day's tasks to its worker.
+        self.app.conf.task_default_queue = self.queue
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.worker.stop()
+        self.worker.delete_queue()
+        self.app.close()
+        sys.path.remove(str(self.folder))
+        forget_taskrunner()
+
+    def module(self, name):
+        """Import one of the day's modules (``"taskrunner.tasks"``)."""
+        return importlib.import_module(name)
+
+    def registered(self):
+        """The task names that the worker itself reports."""
+        replies = self.app.control.inspect([self.worker.node], timeout=5).registered()
+        return set(replies[self.worker.node])
+
+    def client(self, code, **options):
+        """Run ``code`` in a new Python process started in the day's folder."""
+        return run_client(code, cwd=self.folder, queue=self.queue, node=self.worker.node, **options)
+
+
+def run_client(code, *, cwd, queue, node=None, env=None, timeout=60):
+    """Run a client script in its own Python process and return what it printed.
+
+    The script starts in ``cwd``, as a reader's shell would, after two lines
+    that send its tasks to ``queue`` and name the worker (``worker_node``).
+    """
+    prologue = (
+        f"import taskrunner\ntaskrunner.app.conf.task_default_queue = {queue!r}\n"
+        f"worker_node = {node!r}\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", prologue + code],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(f"the client script failed:\n{completed.stderr}")
+    return completed.stdout.strip()
+
+
+def run_from_copy(day, destination, code, *, prepare=None, elsewhere=None):
+    """Copy ``day``'s folder to ``destination``, start its worker there, run ``code``.
+
+    This is the copy-as-template use: nothing of the course is needed but the
+    copy. ``prepare(copy)`` may change the copy before the worker starts. With
+    ``elsewhere``, worker and client start in that folder instead, with the
+    copy on ``PYTHONPATH``. Returns what ``code`` printed.
+    """
+    copy = shutil.copytree(REPO / day, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    if prepare:
+        prepare(copy)
+    cwd, env = copy, {}
+    if elsewhere:
+        cwd, env = elsewhere, {"PYTHONPATH": str(copy)}
+    worker = DayWorker(day, folder=copy, cwd=cwd, queue=unique_queue(day), env=env)
+    try:
+        with worker:
+            return run_client(code, cwd=cwd, queue=worker.queue, node=worker.node, env=env)
+    finally:
+        worker.delete_queue()

@@ -1,0 +1,175 @@
+"""Start and stop one day's Celery worker, the way you would in a terminal.
+
+``DayWorker("day1").start()`` runs ``celery -A taskrunner worker -l INFO`` as a
+child process in ``day1/`` and returns once the worker answers a ping, so that
+a notebook or a test needs no second terminal. ``stop()`` asks for a warm
+shutdown (SIGTERM to the worker's main process, which lets running tasks
+finish and then stops its pool) and waits for it.
+"""
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from celery import Celery
+from kombu import Connection
+
+from .services import broker_url
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Ping needs only the broker, so one small app per process serves every day.
+_control_app = None
+
+
+def _control():
+    global _control_app
+    if _control_app is None:
+        _control_app = Celery("sprout-control", set_as_current=False)
+        _control_app.conf.broker_url = broker_url()
+    return _control_app
+
+
+def _die_with_parent():
+    """Ask Linux to stop the worker if the process that started it dies.
+
+    Without this, a worker outlives a kernel or a test run that was killed,
+    and goes on taking tasks from the queue.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class DayWorker:
+    """One day's worker, started as a child process.
+
+    day: the day's folder name (``"day1"``); ``folder`` points at a copy of it.
+    cwd: where the worker starts; the day's folder unless told otherwise (with
+        ``cwd`` elsewhere, put the folder on ``PYTHONPATH`` through ``env``).
+    queue: the only queue the worker consumes. Notebooks use Celery's default
+        queue; tests give each worker a queue of its own, so that one day's
+        worker never receives another day's tasks.
+    env: extra environment variables for the worker (``TASK_DELAY`` ...).
+    """
+
+    def __init__(self, day, *, folder=None, cwd=None, queue="celery", env=None, concurrency=2):
+        self.day = day
+        self.folder = Path(folder) if folder else REPO / day
+        self.cwd = Path(cwd) if cwd else self.folder
+        self.queue = queue
+        self.env = dict(env or {})
+        self.concurrency = concurrency
+        self.node = f"{day}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.process = None
+        self.log_path = None
+        self._log_text = ""
+
+    def command(self):
+        """The command line: the README's, plus what makes it quick and findable."""
+        celery = Path(sys.executable).with_name("celery")
+        return [
+            str(celery) if celery.exists() else "celery",
+            "-A", "taskrunner", "worker", "-l", "INFO",
+            f"--hostname={self.node}",
+            f"--queues={self.queue}",
+            f"--concurrency={self.concurrency}",
+            # One worker at a time has nobody to sync with: skip the wait.
+            "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
+
+    def start(self, timeout=60.0):
+        """Start the worker and return once it answers a ping."""
+        if self.running:
+            return self
+        env = {**os.environ, **self.env}
+        fd, log_path = tempfile.mkstemp(prefix=f"{self.day}-worker-", suffix=".log")
+        self.log_path = Path(log_path)
+        with os.fdopen(fd, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the {self.day} worker exited with code {self.process.returncode}:\n{self.log()}"
+                )
+            if _control().control.ping(destination=[self.node], timeout=0.5):
+                return self
+        self.stop()
+        raise TimeoutError(
+            f"the {self.day} worker did not answer within {timeout:.0f} s:\n{self.log()}"
+        )
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout=30.0):
+        """Warm shutdown: running tasks finish, then the worker exits. Returns its exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            # SIGTERM to the main process only: it stops its own pool processes.
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        atexit.unregister(self.stop)
+        if self.log_path is not None:
+            # Keep the log readable after the stop, and leave no file behind.
+            self._log_text = self.log()
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
+        return self.process.returncode
+
+    def log(self):
+        """Everything the worker has logged so far."""
+        if self.log_path is None:
+            return self._log_text
+        return self.log_path.read_text(errors="replace")
+
+    def purge(self):
+        """Drop the messages waiting in the worker's queue (tasks left by an earlier run)."""
+        with Connection(broker_url()) as connection:
+            channel = connection.default_channel
+            try:
+                return channel.queue_purge(self.queue) or 0
+            except connection.channel_errors:
+                return 0  # The queue does not exist yet: nothing to drop.
+
+    def delete_queue(self):
+        """Remove the worker's queue from the broker (for queues made for one test)."""
+        with Connection(broker_url()) as connection:
+            try:
+                connection.default_channel.queue_delete(self.queue)
+            except connection.channel_errors:
+                return  # Already gone: nothing to remove.
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        return f"<DayWorker {self.day} {state}>"
