@@ -1,0 +1,15 @@
+"""The tasks of the taskrunner package, bound to its app."""
+
+import os
+import time
+
+from .celery import app
+
+# Every task sleeps this long so that you can watch it run.
+TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))
+
+
+@app.task
+def add(x, y):
+    time.sleep(TASK_DELAY)
+    return x + y
