@@ -1,0 +1,55 @@
+"""Day 1: the package layout, Redis for results, and the STARTED state."""
+
+import time
+
+from sprout.testing import run_from_copy
+
+DAY = "day1"
+
+
+def states_until_ready(result, timeout=30):
+    """Every state the task goes through, in order, each once."""
+    states = [result.state]
+    deadline = time.monotonic() + timeout
+    while not result.ready():
+        assert time.monotonic() < deadline, f"still {result.state} after {timeout} s"
+        time.sleep(0.01)
+        if result.state != states[-1]:
+            states.append(result.state)
+    return states
+
+
+def test_the_app_lives_in_celery_py_and_is_exported(day):
+    assert day.app is day.module("taskrunner.celery").app
+    assert day.app.conf.include == ["taskrunner.tasks"]
+
+
+def test_apply_async_returns_the_sum(day):
+    add = day.module("taskrunner.tasks").add
+    assert add.apply_async((2, 2)).get(timeout=30) == 4
+
+
+def test_the_task_goes_through_pending_started_success(day):
+    add = day.module("taskrunner.tasks").add
+    result = add.apply_async((2, 2))
+    assert states_until_ready(result) == ["PENDING", "STARTED", "SUCCESS"]
+    assert result.get() == 4
+
+
+def test_any_process_can_look_a_result_up_by_id(day):
+    result = day.module("taskrunner.tasks").add.delay(20, 22)
+    assert result.get(timeout=30) == 42
+    lookup = (
+        f"result = taskrunner.app.AsyncResult({result.id!r}); print(result.state, result.get())"
+    )
+    assert day.client(lookup) == "SUCCESS 42"
+
+
+def test_only_json_is_accepted(day):
+    assert day.app.conf.accept_content == ["json"]
+    assert day.app.conf.task_serializer == "json"
+
+
+def test_runs_from_a_copy_of_the_folder(tmp_path):
+    code = "from taskrunner.tasks import add\nprint(add.apply_async((2, 2)).get(timeout=30))"
+    assert run_from_copy(DAY, tmp_path / "my-project", code) == "4"

@@ -1,0 +1,34 @@
+"""Day 2: several task modules, listed in the app's include."""
+
+from sprout.testing import run_from_copy
+
+DAY = "day2"
+
+TASKS = {"taskrunner.arithmetic.add", "taskrunner.arithmetic.sub", "taskrunner.text.count_words"}
+
+
+def test_include_lists_both_task_modules(day):
+    assert day.app.conf.include == ["taskrunner.arithmetic", "taskrunner.text"]
+
+
+def test_the_worker_registers_the_tasks_of_every_included_module(day):
+    assert TASKS <= day.registered()
+
+
+def test_tasks_from_both_modules_run(day):
+    arithmetic = day.module("taskrunner.arithmetic")
+    text = day.module("taskrunner.text")
+    results = [
+        arithmetic.add.delay(2, 3),
+        arithmetic.sub.delay(10, 4),
+        text.count_words.delay("to be or not to be"),
+    ]
+    assert [result.get(timeout=30) for result in results] == [5, 6, 6]
+
+
+def test_runs_from_a_copy_of_the_folder(tmp_path):
+    code = (
+        "from taskrunner.text import count_words\n"
+        "print(count_words.delay('to be or not to be').get(timeout=30))"
+    )
+    assert run_from_copy(DAY, tmp_path / "my-project", code) == "6"

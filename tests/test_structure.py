@@ -1,0 +1,57 @@
+"""Every day is a complete lesson: its README, its notebook, its test, its own settings."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sprout import REPO
+
+DAYS = sorted(path.name for path in REPO.glob("day[0-9]*") if path.is_dir())
+
+
+def test_the_days_are_numbered_from_zero_without_gaps():
+    assert DAYS == [f"day{number}" for number in range(len(DAYS))]
+    assert len(DAYS) >= 4
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_each_day_has_a_readme_a_notebook_and_a_test(day):
+    readme = REPO / day / "README.md"
+    assert readme.is_file(), f"{day} has no README.md"
+    assert "celery -A taskrunner worker -l INFO" in readme.read_text()
+    notebooks = list((REPO / "notebooks").glob(f"{day}_*.ipynb"))
+    assert len(notebooks) == 1, f"{day} needs exactly one notebooks/{day}_<topic>.ipynb"
+    assert (REPO / "tests" / f"test_{day}.py").is_file(), f"{day} has no tests/test_{day}.py"
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_each_day_is_described_in_the_course_readme(day):
+    assert f"`{day}/`" in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_lessons_need_no_sys_path_tricks(day):
+    for module in (REPO / day).rglob("*.py"):
+        assert not re.search(r"\bsys\.path\b", module.read_text()), module
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_the_environment_overrides_broker_and_result_store(day):
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "amqp://reader:secret@broker.example:5672/course",
+        "CELERY_RESULT_BACKEND": "redis://results.example:6379/3",
+    }
+    code = "import taskrunner; print(taskrunner.app.conf.broker_url); print(taskrunner.app.conf.result_backend)"
+    printed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO / day,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == [env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"]]
