@@ -1,9 +1,10 @@
 """What the course's tests share: a day imported here with its worker, and client scripts.
 
 Each day's package is called ``taskrunner``, so this process holds one day's at
-a time: ``Day`` imports it on entry and forgets it on exit. Its worker reads a
-queue made for it alone, so a task left behind by a failed test waits where no
-other day's worker looks, and the queue is deleted at the end.
+a time: ``Day`` imports it on entry and forgets it, and the modules beside it,
+on exit. Its worker reads
+and sends to a queue made for it alone, so a task left behind by a failed test
+waits where no other day's worker looks, and the queue is deleted at the end.
 """
 
 import importlib
@@ -13,13 +14,20 @@ import subprocess
 import sys
 import uuid
 
-from .worker import REPO, DayWorker
+from .worker import DEFAULT_QUEUE, REPO, DayWorker
 
 
-def forget_taskrunner():
-    """Drop every imported ``taskrunner`` module."""
-    for name in [name for name in sys.modules if name.partition(".")[0] == "taskrunner"]:
-        del sys.modules[name]
+def forget_day_modules():
+    """Drop the modules a day brought: its ``taskrunner`` package and the modules beside it.
+
+    Every day has a ``taskrunner``, and several have a ``workflows.py``: the
+    next day imported in this process must get its own, not a cached one.
+    """
+    days = tuple(str(path) for path in REPO.glob("day[0-9]*"))
+    for name, module in list(sys.modules.items()):
+        location = getattr(module, "__file__", None) or ""
+        if name.partition(".")[0] == "taskrunner" or location.startswith(days):
+            del sys.modules[name]
 
 
 def unique_queue(day):
@@ -37,7 +45,7 @@ class Day:
         self.app = None
 
     def __enter__(self):
-        forget_taskrunner()
+        forget_day_modules()
         sys.path.insert(0, str(self.folder))
         self.app = importlib.import_module("taskrunner").app
         # Before the first message is sent: route this day's tasks to its worker.
@@ -50,7 +58,7 @@ class Day:
         self.worker.delete_queue()
         self.app.close()
         sys.path.remove(str(self.folder))
-        forget_taskrunner()
+        forget_day_modules()
 
     def module(self, name):
         """Import one of the day's modules (``"taskrunner.tasks"``)."""
@@ -69,13 +77,13 @@ class Day:
 def run_client(code, *, cwd, queue, node=None, env=None, timeout=60):
     """Run a client script in its own Python process and return what it printed.
 
-    The script starts in ``cwd``, as a reader's shell would, after two lines
-    that send its tasks to ``queue`` and name the worker (``worker_node``).
+    The script starts in ``cwd``, as a reader's shell would, after lines that
+    name the worker (``worker_node``) and send taskrunner's tasks to ``queue``
+    (with ``queue=None``, the script imports nothing of its own accord).
     """
-    prologue = (
-        f"import taskrunner\ntaskrunner.app.conf.task_default_queue = {queue!r}\n"
-        f"worker_node = {node!r}\n"
-    )
+    prologue = f"worker_node = {node!r}\n"
+    if queue is not None:
+        prologue += f"import taskrunner\ntaskrunner.app.conf.task_default_queue = {queue!r}\n"
     completed = subprocess.run(
         [sys.executable, "-c", prologue + code],
         cwd=cwd,
@@ -90,22 +98,24 @@ def run_client(code, *, cwd, queue, node=None, env=None, timeout=60):
 
 
 def run_from_copy(day, destination, code, *, prepare=None, elsewhere=None):
-    """Copy ``day``'s folder to ``destination``, start its worker there, run ``code``.
+    """Copy ``day``'s folder to ``destination``, run the README's worker command there, run ``code``.
 
     This is the copy-as-template use: nothing of the course is needed but the
-    copy. ``prepare(copy)`` may change the copy before the worker starts. With
-    ``elsewhere``, worker and client start in that folder instead, with the
-    copy on ``PYTHONPATH``. Returns what ``code`` printed.
+    copy, and the worker is ``celery -A taskrunner worker -l INFO`` on Celery's
+    default queue, as a reader starts it (so tests that use this must not run
+    at the same time: mark them ``default_queue``). ``prepare(copy)`` may change
+    the copy before the worker starts. With ``elsewhere``, worker and client
+    start in that folder instead, with the copy on ``PYTHONPATH``. Returns what
+    ``code`` printed.
     """
     copy = shutil.copytree(REPO / day, destination, ignore=shutil.ignore_patterns("__pycache__"))
     if prepare:
         prepare(copy)
-    cwd, env = copy, {}
+    # These tests check values, not states: the shortest delay will do.
+    cwd, env = copy, {"TASK_DELAY": "0.1"}
     if elsewhere:
-        cwd, env = elsewhere, {"PYTHONPATH": str(copy)}
-    worker = DayWorker(day, folder=copy, cwd=cwd, queue=unique_queue(day), env=env)
-    try:
-        with worker:
-            return run_client(code, cwd=cwd, queue=worker.queue, node=worker.node, env=env)
-    finally:
-        worker.delete_queue()
+        cwd, env = elsewhere, {**env, "PYTHONPATH": str(copy)}
+    worker = DayWorker(day, folder=copy, cwd=cwd, queue=DEFAULT_QUEUE, env=env)
+    worker.purge()
+    with worker:
+        return run_client(code, cwd=cwd, queue=worker.queue, node=worker.node, env=env)

@@ -1,8 +1,9 @@
 """Start and stop one day's Celery worker, the way you would in a terminal.
 
-``DayWorker("day1").start()`` runs ``celery -A taskrunner worker -l INFO`` as a
-child process in ``day1/`` and returns once the worker answers a ping, so that
-a notebook or a test needs no second terminal. ``stop()`` asks for a warm
+``DayWorker("day1").start()`` runs the worker of ``celery -A taskrunner worker
+-l INFO`` as a child process in ``day1/`` and returns once it answers a ping,
+so that a notebook or a test needs no second terminal. The worker reads a
+queue named after the day (see ``run_worker``). ``stop()`` asks for a warm
 shutdown (SIGTERM to the worker's main process, which lets running tasks
 finish and then stops its pool) and waits for it.
 """
@@ -25,6 +26,7 @@ from kombu import Connection
 from .services import broker_url
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_QUEUE = "celery"
 
 # Ping needs only the broker, so one small app per process serves every day.
 _control_app = None
@@ -38,7 +40,7 @@ def _control():
     return _control_app
 
 
-def _die_with_parent():
+def die_with_parent():
     """Ask Linux to stop the worker if the process that started it dies.
 
     Without this, a worker outlives a kernel or a test run that was killed,
@@ -49,23 +51,41 @@ def _die_with_parent():
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def terminate(process, timeout):
+    """Ask a child process to stop (SIGTERM), and kill it if it has not within ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class DayWorker:
     """One day's worker, started as a child process.
 
     day: the day's folder name (``"day1"``); ``folder`` points at a copy of it.
     cwd: where the worker starts; the day's folder unless told otherwise (with
         ``cwd`` elsewhere, put the folder on ``PYTHONPATH`` through ``env``).
-    queue: the only queue the worker consumes. Notebooks use Celery's default
-        queue; tests give each worker a queue of its own, so that one day's
-        worker never receives another day's tasks.
+    queue: the queue the worker reads and sends to, named after the day unless
+        told otherwise (``"celery"``, Celery's default, runs the README's command
+        as it is). A client sends its tasks there with
+        ``app.conf.task_default_queue = worker.queue``, and the worker of
+        another day, reading another queue, never receives them.
     env: extra environment variables for the worker (``TASK_DELAY`` ...).
+    app: what ``celery -A`` is given: ``taskrunner`` for a day.
     """
 
-    def __init__(self, day, *, folder=None, cwd=None, queue="celery", env=None, concurrency=2):
+    def __init__(
+        self, day, *, folder=None, cwd=None, queue=None, env=None, concurrency=2, app="taskrunner"
+    ):
         self.day = day
+        self.app = app
         self.folder = Path(folder) if folder else REPO / day
         self.cwd = Path(cwd) if cwd else self.folder
-        self.queue = queue
+        self.queue = queue or day
         self.env = dict(env or {})
         self.concurrency = concurrency
         self.node = f"{day}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
@@ -74,11 +94,19 @@ class DayWorker:
         self._log_text = ""
 
     def command(self):
-        """The command line: the README's, plus what makes it quick and findable."""
-        celery = Path(sys.executable).with_name("celery")
+        """The README's command, plus what makes the worker quick to start and easy to find.
+
+        On Celery's default queue, ``celery`` itself runs the worker. On a
+        queue of its own, ``run_worker`` also makes it send the tasks it starts
+        itself (the next step of a chain) to that queue.
+        """
+        if self.queue == DEFAULT_QUEUE:
+            celery = Path(sys.executable).with_name("celery")
+            start = [str(celery) if celery.exists() else "celery", "-A", self.app]
+        else:
+            start = [sys.executable, "-m", "sprout.run_worker", self.queue, self.app]
         return [
-            str(celery) if celery.exists() else "celery",
-            "-A", "taskrunner", "worker", "-l", "INFO",
+            *start, "worker", "-l", "INFO",
             f"--hostname={self.node}",
             f"--queues={self.queue}",
             f"--concurrency={self.concurrency}",
@@ -101,7 +129,7 @@ class DayWorker:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
@@ -125,14 +153,8 @@ class DayWorker:
         """Warm shutdown: running tasks finish, then the worker exits. Returns its exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            # SIGTERM to the main process only: it stops its own pool processes.
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # SIGTERM to the main process only: it stops its own pool processes.
+        terminate(self.process, timeout)
         atexit.unregister(self.stop)
         if self.log_path is not None:
             # Keep the log readable after the stop, and leave no file behind.

@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from sprout.testing import run_from_copy
 
 DAY = "day0"
@@ -40,6 +42,7 @@ def test_rpc_results_reach_only_the_caller(day):
     assert day.client(f"print(taskrunner.app.AsyncResult({result.id!r}).state)") == "PENDING"
 
 
+@pytest.mark.default_queue
 def test_runs_from_a_copy_of_the_folder(tmp_path):
     code = "print(taskrunner.add.delay(4, 4).get(timeout=30))"
     assert run_from_copy(DAY, tmp_path / "my-first-task", code) == "8"

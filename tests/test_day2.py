@@ -1,5 +1,7 @@
 """Day 2: several task modules, listed in the app's include."""
 
+import pytest
+
 from sprout.testing import run_from_copy
 
 DAY = "day2"
@@ -26,6 +28,7 @@ def test_tasks_from_both_modules_run(day):
     assert [result.get(timeout=30) for result in results] == [5, 6, 6]
 
 
+@pytest.mark.default_queue
 def test_runs_from_a_copy_of_the_folder(tmp_path):
     code = (
         "from taskrunner.text import count_words\n"

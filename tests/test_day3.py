@@ -1,5 +1,7 @@
 """Day 3: task modules in sub-packages, found without listing them."""
 
+import pytest
+
 from sprout.testing import run_from_copy
 
 DAY = "day3"
@@ -49,6 +51,7 @@ def add_statistics_module(copy):
     (package / "averages.py").write_text(NEW_MODULE)
 
 
+@pytest.mark.default_queue
 def test_a_new_module_is_found_by_a_worker_started_in_another_folder(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -1,0 +1,36 @@
+"""What every test run needs, whether it collects tests/, notebooks/ or both."""
+
+import os
+
+import pytest
+
+from sprout import check_services
+
+# Tasks sleep TASK_DELAY seconds; a short delay keeps the suite quick while
+# every state (PENDING, STARTED, SUCCESS) can still be seen.
+os.environ.setdefault("TASK_DELAY", "0.5")
+
+
+def pytest_sessionstart(session):
+    problems = check_services()
+    if problems:
+        message = "The course's tests need a live broker and result store.\n" + "\n".join(problems)
+        pytest.exit(message, returncode=3)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    # With `--dist loadgroup`, the tests of one day's worker run in one xdist
+    # process (the worker starts once); the tests whose worker reads Celery's
+    # default queue run one after another; every other test (each notebook's
+    # cells together) wherever there is room.
+    for item in items:
+        if item.get_closest_marker("default_queue"):
+            group = "default-queue"
+        elif "day" in getattr(item, "fixturenames", ()):
+            group = item.path.stem
+        elif item.path.suffix == ".ipynb":
+            group = item.path.name
+        else:
+            group = f"{item.path.stem}::{item.name}"
+        item.add_marker(pytest.mark.xdist_group(group))

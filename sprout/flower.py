@@ -1,0 +1,87 @@
+"""Start and stop Flower, Celery's web monitor, for one day's app.
+
+``Flower("day6").start()`` runs ``celery -A taskrunner flower`` in the day's
+folder, on a free local port, with the password that Flower 2 needs before
+it answers its REST API, and returns once Flower answers.
+"""
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .worker import REPO, die_with_parent, terminate
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Flower:
+    """Flower for one day's app, as a child process."""
+
+    def __init__(self, day, *, folder=None, user="student", password="sprout", port=None):
+        self.day = day
+        self.folder = Path(folder) if folder else REPO / day
+        self.user = user
+        self.password = password
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, timeout=60.0):
+        celery = Path(sys.executable).with_name("celery")
+        command = [
+            str(celery) if celery.exists() else "celery",
+            "-A", "taskrunner", "flower",
+            "--address=127.0.0.1", f"--port={self.port}",
+        ]  # fmt: skip
+        env = {**os.environ, "FLOWER_BASIC_AUTH": f"{self.user}:{self.password}"}
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while Flower runs; stop() closes it
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"Flower exited:\n{self.log.read().decode(errors='replace')}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthcheck", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"Flower did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self, timeout=20.0):
+        if self.process is None:
+            return None
+        terminate(self.process, timeout)
+        self.log.close()
+        atexit.unregister(self.stop)
+        return self.process.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        state = "running" if self.process is not None and self.process.poll() is None else "stopped"
+        return f"<Flower {self.day} {state}>"
