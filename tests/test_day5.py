@@ -1,0 +1,102 @@
+"""Day 5: a base class whose hooks log every task's life; named tasks; send_task."""
+
+import re
+import time
+
+import pytest
+
+from sprout.testing import run_client, run_from_copy
+
+DAY = "day5"
+
+NAMES = {
+    "arithmetic.add",
+    "arithmetic.sub",
+    "arithmetic.mul",
+    "arithmetic.div",
+    "arithmetic.difference",
+    "text.count_words",
+}
+
+
+def hook_lines(worker, task_id, count, timeout=30):
+    """The lines the base class logged for one task, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [
+            line.partition(f"[{task_id}]: ")[2]
+            for line in worker.log().splitlines()
+            if f"[{task_id}]: " in line
+        ]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_every_task_of_the_app_is_a_logged_task(day):
+    # In a new process, which has imported no other day's tasks.
+    code = (
+        "from taskrunner.base import LoggedTask\n"
+        "taskrunner.app.loader.import_default_modules()\n"
+        "tasks = {n: t for n, t in taskrunner.app.tasks.items() if not n.startswith('celery.')}\n"
+        "print(sorted(tasks))\n"
+        "print(all(isinstance(task, LoggedTask) for task in tasks.values()))"
+    )
+    names, all_logged = day.client(code).splitlines()
+    assert names == str(sorted(NAMES))
+    assert all_logged == "True"
+
+
+def test_the_worker_knows_the_tasks_by_their_explicit_names(day):
+    assert day.registered() >= NAMES
+
+
+def test_a_task_that_succeeds_logs_start_success_and_end(day):
+    add = day.module("taskrunner.tasks.arithmetic").add
+    result = add.delay(2, 3)
+    assert result.get(timeout=30) == 5
+    assert hook_lines(day.worker, result.id, 3) == [
+        "started with args=(2, 3) kwargs={}",
+        "succeeded: 5",
+        "ended in state SUCCESS",
+    ]
+
+
+def test_a_task_that_fails_logs_start_failure_and_end(day):
+    div = day.module("taskrunner.tasks.arithmetic").div
+    result = div.delay(1, 0)
+    with pytest.raises(ZeroDivisionError):
+        result.get(timeout=30)
+    assert hook_lines(day.worker, result.id, 3) == [
+        "started with args=(1, 0) kwargs={}",
+        "failed: ZeroDivisionError('division by zero')",
+        "ended in state FAILURE",
+    ]
+    assert re.search(rf"ERROR/\S+\] arithmetic\.div\[{result.id}\]: failed", day.worker.log())
+
+
+def test_send_task_runs_tasks_by_name_from_code_that_does_not_import_them(day, tmp_path):
+    # A folder where the taskrunner package cannot be imported: only the client's file.
+    (tmp_path / "send_by_name.py").write_text((day.folder / "send_by_name.py").read_text())
+    code = (
+        "import sys\n"
+        "import send_by_name\n"
+        f"send_by_name.client.conf.task_default_queue = {day.queue!r}\n"
+        "send_by_name.main()\n"
+        "print('taskrunner' in sys.modules)"
+    )
+    printed = run_client(code, cwd=tmp_path, queue=None, env={"PYTHONPATH": ""})
+    assert printed.splitlines() == [
+        "arithmetic.add(2, 3) = 5",
+        "text.count_words('a rose is a rose') = 5",
+        "arithmetic.div(1, 0): FAILURE ZeroDivisionError('division by zero')",
+        "False",
+    ]
+
+
+@pytest.mark.default_queue
+def test_runs_from_a_copy_of_the_folder(tmp_path):
+    printed = run_from_copy(
+        DAY, tmp_path / "my-project", "import send_by_name\nsend_by_name.main()"
+    )
+    assert printed.splitlines()[0] == "arithmetic.add(2, 3) = 5"
