@@ -1,0 +1,135 @@
+"""Day 6: every step's state of a workflow, in order, in one round trip; Flower's API."""
+
+import io
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from celery import chain
+
+from sprout.flower import Flower
+from sprout.testing import run_from_copy
+
+DAY = "day6"
+
+CHAIN_STEPS = ["div", "mul", "add", "sub"]
+
+
+@pytest.fixture(scope="module")
+def status(day):
+    return day.module("status")
+
+
+@pytest.fixture(scope="module")
+def workflows(day):
+    return day.module("workflows")
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_step_ids_lists_the_steps_in_workflow_order(day, status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    result.get(timeout=60)
+    ids = status.step_ids(result)
+    assert ids[-1] == result.id
+    assert [day.app.AsyncResult(task_id).get() for task_id in ids] == [2.0, 6.0, 12.0, 10.0]
+
+
+def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    out = io.StringIO()
+    steps = status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    assert out.getvalue().splitlines() == [
+        "div    STARTED",
+        "div    SUCCESS 2.0",
+        "mul    STARTED",
+        "mul    SUCCESS 6.0",
+        "add    STARTED",
+        "add    SUCCESS 12.0",
+        "sub    STARTED",
+        "sub    SUCCESS 10.0",
+    ]
+    assert [step["result"] for step in steps] == [2.0, 6.0, 12.0, 10.0]
+
+
+def test_watch_redraws_a_table_in_place_on_a_terminal(status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    out = Terminal()
+    status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    last_table = out.getvalue().rpartition("F")[2]  # after the last "cursor up" sequence
+    assert "\x1b[5F" in out.getvalue()
+    assert [line.rstrip("\x1b[K").split() for line in last_table.splitlines()[1:]] == [
+        ["div", "SUCCESS", "2.0"],
+        ["mul", "SUCCESS", "6.0"],
+        ["add", "SUCCESS", "12.0"],
+        ["sub", "SUCCESS", "10.0"],
+    ]
+
+
+def test_watch_stops_when_a_step_fails(day, status):
+    arithmetic = day.module("taskrunner.tasks.arithmetic")
+    result = chain(arithmetic.div.s(1, 0), arithmetic.mul.s(3), arithmetic.add.s(1)).apply_async()
+    steps = status.watch(["div", "mul", "add"], status.step_ids(result), out=io.StringIO())
+    assert steps[0] == {"state": "FAILURE", "result": "ZeroDivisionError: division by zero"}
+
+
+def test_one_round_trip_reads_as_much_as_one_by_one(day, status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    result.get(timeout=60)
+    ids = [*status.step_ids(result), "an-id-nobody-issued"]
+    one_by_one = status.states_one_by_one(ids)
+    assert one_by_one == ["SUCCESS"] * 4 + ["PENDING"]
+    assert [step["state"] for step in status.read_steps(ids)] == one_by_one
+
+
+def test_read_steps_makes_one_round_trip_for_a_hundred_steps(day, status, monkeypatch):
+    client = day.app.backend.client
+    commands = []
+    original = client.execute_command
+
+    def counting(*args, **options):
+        commands.append(args[0])
+        return original(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+    status.read_steps([f"step-{number}" for number in range(100)])
+    assert commands == ["MGET"]
+
+
+def test_time_status_reads_measures_both_ways_on_a_hundred_steps(status):
+    timings = status.time_status_reads(steps=100, repeat=3)
+    assert timings["steps"] == 100
+    assert timings["one by one"] > 0
+    assert timings["one round trip"] > 0
+
+
+def test_flower_reports_each_step_with_its_parent_root_and_children(day, status, workflows):
+    with Flower(DAY) as flower:
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(f"{flower.url}/api/tasks", timeout=10)
+        result = workflows.dependent_chain().apply_async()
+        result.get(timeout=60)
+        first, second, *_ = ids = status.step_ids(result)
+        deadline = time.monotonic() + 30
+        while (last := status.flower_task_info(result.id, url=flower.url))["state"] != "SUCCESS":
+            assert time.monotonic() < deadline, last
+            time.sleep(0.2)
+        head = status.flower_task_info(first, url=flower.url)
+    assert last["result"] == "10.0"
+    assert last["parent_id"] == ids[-2]
+    assert last["root_id"] == first
+    assert head["state"] == "SUCCESS"
+    assert head["result"] == "2.0"
+    assert head["parent_id"] is None
+    assert head["children"] == [second]
+
+
+@pytest.mark.default_queue
+def test_runs_from_a_copy_of_the_folder(tmp_path):
+    printed = run_from_copy(DAY, tmp_path / "my-project", "import status\nstatus.main()")
+    assert "sub    SUCCESS 10.0" in printed.splitlines()
+    assert "result: 10.0" in printed.splitlines()
