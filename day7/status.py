@@ -1,0 +1,182 @@
+"""The state of every step of a workflow, while it runs.
+
+Usage::
+
+    # Terminal 1, in day7/: start a worker.
+    celery -A taskrunner worker -l INFO
+
+    # Terminal 2, in day7/: run day 4's chain and watch every step to the end.
+    python status.py
+
+    # Terminal 3, optional, in day7/: Flower, a web monitor with a REST API.
+    FLOWER_BASIC_AUTH=student:sprout celery -A taskrunner flower
+"""
+
+import base64
+import json
+import sys
+import time
+import urllib.request
+
+from celery import chain, states
+
+from taskrunner import app
+from workflows import dependent_chain
+
+
+def step_ids(result):
+    """The task id of every step of a chain, first step first.
+
+    A chain's ``apply_async`` returns the result of its last step, and each
+    result knows the step before it as ``.parent``.
+    """
+    ids = []
+    while result is not None:
+        ids.append(result.id)
+        result = result.parent
+    return ids[::-1]
+
+
+def states_one_by_one(task_ids):
+    """Each task's state, asking the result store once per task."""
+    return [app.AsyncResult(task_id).state for task_id in task_ids]
+
+
+def read_steps(task_ids):
+    """Each task's state and result, from one MGET of all their keys in Redis.
+
+    A task that the result store has no record of is PENDING, as
+    ``AsyncResult`` would say.
+    """
+    backend = app.backend
+    values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
+    steps = []
+    for value in values:
+        meta = backend.decode_result(value) if value else {"status": states.PENDING}
+        steps.append({"state": meta["status"], "result": describe(meta)})
+    return steps
+
+
+def describe(meta):
+    """A step's result as a reader wants it: the value, or the error, or nothing yet."""
+    if meta["status"] == states.SUCCESS:
+        return meta["result"]
+    if meta["status"] == states.FAILURE:
+        error = meta["result"]  # the exception, rebuilt from what the worker stored
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def finished(steps):
+    """A chain has finished when every step has, or when one failed: the rest never run."""
+    return all(step["state"] in states.READY_STATES for step in steps) or any(
+        step["state"] in states.PROPAGATE_STATES for step in steps
+    )
+
+
+def table(names, steps, elapsed):
+    """The steps as lines of text: name, state, result."""
+    lines = [f"{'step':<6} {'state':<8} result    ({elapsed:4.1f} s)"]
+    for name, step in zip(names, steps, strict=True):
+        result = "" if step["result"] is None else step["result"]
+        lines.append(f"{name:<6} {step['state']:<8} {result}")
+    return lines
+
+
+def watch(names, task_ids, interval=0.1, out=sys.stdout):
+    """Show every step's state until the chain has finished; return the last reading.
+
+    On a terminal, a table is redrawn in place. Elsewhere (a file, a pipe, a
+    notebook), each change of a step's state is printed on a line of its own,
+    in workflow order.
+    """
+    started = time.monotonic()
+    previous = [{"state": states.PENDING, "result": None}] * len(task_ids)
+    lines_drawn = 0
+    while True:
+        steps = read_steps(task_ids)
+        if out.isatty():
+            lines = table(names, steps, time.monotonic() - started)
+            if lines_drawn:
+                out.write(f"\x1b[{lines_drawn}F")  # back to the table's first line
+            out.write("".join(f"{line}\x1b[K\n" for line in lines))
+            lines_drawn = len(lines)
+        else:
+            for name, step, before in zip(names, steps, previous, strict=True):
+                if step != before:
+                    result = "" if step["result"] is None else f" {step['result']}"
+                    out.write(f"{name:<6} {step['state']}{result}\n")
+        out.flush()
+        previous = steps
+        if finished(steps):
+            return steps
+        time.sleep(interval)
+
+
+def watch_in_notebook(names, task_ids, interval=0.1):
+    """Like ``watch``, as one table that a Jupyter notebook updates in place."""
+    from IPython.display import display
+
+    started = time.monotonic()
+    handle = display("", display_id=True)
+    while True:
+        steps = read_steps(task_ids)
+        handle.update(
+            {"text/plain": "\n".join(table(names, steps, time.monotonic() - started))}, raw=True
+        )
+        if finished(steps):
+            return steps
+        time.sleep(interval)
+
+
+def time_status_reads(steps=100, repeat=20):
+    """Milliseconds to read the states of a chain of ``steps`` tasks, both ways.
+
+    The chain is frozen, not sent: its tasks have ids but no records yet, as
+    at the start of a run. Either way reads the same keys; what differs is the
+    number of round trips to Redis.
+    """
+    from taskrunner.tasks.arithmetic import add
+
+    workflow = chain(add.s(0, 0), *(add.s(1) for _ in range(steps - 1)))
+    task_ids = step_ids(workflow.freeze())
+
+    def best(read):
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            read(task_ids)
+            times.append(time.perf_counter() - start)
+        return min(times) * 1000
+
+    return {
+        "steps": len(task_ids),
+        "one by one": best(states_one_by_one),
+        "one round trip": best(read_steps),
+    }
+
+
+def flower_task_info(task_id, url="http://localhost:5555", user="student", password="sprout"):
+    """What Flower knows of one task, from its REST API (Flower 2 asks for a password)."""
+    request = urllib.request.Request(f"{url}/api/task/info/{task_id}")
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {credentials}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def main():
+    workflow = dependent_chain()
+    names = [step.name.rpartition(".")[2] for step in workflow.tasks]
+    result = workflow.apply_async()
+    watch(names, step_ids(result))
+    print("result:", result.get(timeout=60))
+    timings = time_status_reads()
+    print(
+        f"reading {timings['steps']} steps: one by one {timings['one by one']:.1f} ms, "
+        f"one round trip {timings['one round trip']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
