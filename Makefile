@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help venv services lint test notebooks
+.PHONY: help venv services lint test test-api notebooks serve
 
 help: ## List the commands.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,5 +31,11 @@ lint: venv ## Check the code and the notebooks with ruff.
 test: services lint ## Every test and every notebook, against the live broker and result store.
 	$(BIN)/pytest
 
+test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
+	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_serve.py
+
 notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK_DELAY (5 s).
 	$(BIN)/python -m sprout.notebooks
+
+serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
+	$(BIN)/python -m sprout.serve

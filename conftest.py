@@ -10,6 +10,12 @@ from sprout import check_services
 # every state (PENDING, STARTED, SUCCESS) can still be seen.
 os.environ.setdefault("TASK_DELAY", "0.5")
 
+# pytest-django has already set Django up for the API's tests, from
+# DJANGO_SETTINGS_MODULE in pyproject.toml. Out of the environment, it reaches
+# none of the processes the tests start: Celery would otherwise load the API's
+# Django settings into a day's worker, where they cannot be imported.
+os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+
 
 def pytest_sessionstart(session):
     problems = check_services()
@@ -20,17 +26,27 @@ def pytest_sessionstart(session):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    # With `--dist loadgroup`, the tests of one day's worker run in one xdist
-    # process (the worker starts once); the tests whose worker reads Celery's
+    # With `--dist loadgroup`, the tests of one day's worker (or the API's) run
+    # in one xdist process (the worker starts once); the tests whose worker reads Celery's
     # default queue run one after another; every other test (each notebook's
     # cells together) wherever there is room.
     for item in items:
         if item.get_closest_marker("default_queue"):
             group = "default-queue"
-        elif "day" in getattr(item, "fixturenames", ()):
+        elif "day" in getattr(item, "fixturenames", ()) or item.path.stem.startswith("test_api"):
             group = item.path.stem
         elif item.path.suffix == ".ipynb":
             group = item.path.name
         else:
             group = f"{item.path.stem}::{item.name}"
         item.add_marker(pytest.mark.xdist_group(group))
+    # xdist hands the groups out in this order: the longest first, so that none
+    # is left to run alone at the end. The default-queue tests are one long
+    # group; notebooks are slow to start. The order within a group stays.
+    items.sort(key=start_order)
+
+
+def start_order(item):
+    if item.get_closest_marker("default_queue"):
+        return 0
+    return 1 if item.path.suffix == ".ipynb" else 2

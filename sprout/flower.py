@@ -7,7 +7,6 @@ it answers its REST API, and returns once Flower answers.
 
 import atexit
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,13 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .worker import REPO, die_with_parent, terminate
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from .processes import die_with_parent, free_port, terminate
+from .worker import REPO
 
 
 class Flower:

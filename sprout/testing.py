@@ -117,5 +117,9 @@ def run_from_copy(day, destination, code, *, prepare=None, elsewhere=None):
         cwd, env = elsewhere, {**env, "PYTHONPATH": str(copy)}
     worker = DayWorker(day, folder=copy, cwd=cwd, queue=DEFAULT_QUEUE, env=env)
     worker.purge()
-    with worker:
+    worker.start()
+    try:
         return run_client(code, cwd=cwd, queue=worker.queue, node=worker.node, env=env)
+    finally:
+        # The next test may start its worker while this one's pool winds down.
+        worker.stop(wait=False)

@@ -9,9 +9,7 @@ finish and then stops its pool) and waits for it.
 """
 
 import atexit
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +21,7 @@ from pathlib import Path
 from celery import Celery
 from kombu import Connection
 
+from .processes import die_with_parent, terminate
 from .services import broker_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,29 +37,6 @@ def _control():
         _control_app = Celery("sprout-control", set_as_current=False)
         _control_app.conf.broker_url = broker_url()
     return _control_app
-
-
-def die_with_parent():
-    """Ask Linux to stop the worker if the process that started it dies.
-
-    Without this, a worker outlives a kernel or a test run that was killed,
-    and goes on taking tasks from the queue.
-    """
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def terminate(process, timeout):
-    """Ask a child process to stop (SIGTERM), and kill it if it has not within ``timeout``."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 class DayWorker:
@@ -149,9 +125,18 @@ class DayWorker:
     def running(self):
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout=30.0):
-        """Warm shutdown: running tasks finish, then the worker exits. Returns its exit code."""
+    def stop(self, timeout=30.0, wait=True):
+        """Warm shutdown: running tasks finish, then the worker exits. Returns its exit code.
+
+        With ``wait=False``, only ask: the worker stops reading its queue at
+        once and finishes on its own (its pool takes a second or two); the
+        process is collected at the latest when this one exits.
+        """
         if self.process is None:
+            return None
+        if not wait:
+            if self.process.poll() is None:
+                self.process.terminate()
             return None
         # SIGTERM to the main process only: it stops its own pool processes.
         terminate(self.process, timeout)

@@ -1,0 +1,152 @@
+"""Settings of the workflows API, read from the environment.
+
+.env.example lists every variable. Without any of them, the API serves on
+localhost with a SQLite file in this folder, RabbitMQ and Redis on their
+standard local ports, and DEBUG off.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name):
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_flag("DJANGO_DEBUG")
+
+# Django signs sessions, cookies and tokens with this key; this API signs
+# nothing, but a server must still never run on a key that anyone can read
+# here. With DEBUG on, a development key stands in. With DEBUG off and no
+# DJANGO_SECRET_KEY, the key stays empty: the Celery worker, the management
+# commands and the tests run, and config/wsgi.py and config/asgi.py refuse to
+# serve.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = "django-insecure-development-only-set-DJANGO_SECRET_KEY-in-production"
+
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get(
+        "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
+    ).split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    # The interactive docs page serves its scripts from drf-spectacular-sidecar.
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # The docs page is not to be shown inside another site's frame.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    },
+]
+
+# DATABASE_URL, such as postgres://user:password@host:5432/name; a SQLite
+# file beside manage.py when it is not set, or empty.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+
+REST_FRAMEWORK = {
+    # Every answer is JSON, errors included.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "runs.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # The course's API runs on your machine and has no users: put it behind
+    # authentication before you let anyone else reach it.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "runs.exceptions.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Celery: Seed to Sprout — workflows API",
+    "DESCRIPTION": (
+        "Starts day 7's job-data workflow for a named test case, as a Celery chain, "
+        "and reports the state of each of its steps."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # What a request sends and what an answer holds are two schemas: the docs
+    # page's forms then ask only for testcase and job_data.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files come from the drf-spectacular-sidecar package, so the
+    # docs page works without internet; the online validator is never asked.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+}
+
+# Celery reads every setting below through config/celery.py, without the
+# CELERY_ prefix: CELERY_BROKER_URL is Celery's broker_url. Celery itself also
+# lets the CELERY_BROKER_URL and CELERY_RESULT_BACKEND environment variables
+# take precedence, as in every day of the course.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")
+# The API's steps travel on a queue of their own, so that a day's worker left
+# running on Celery's default queue never takes them, nor the API's worker a
+# day's tasks.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "workflows")
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+# Report STARTED when a worker picks a step up, not only PENDING and SUCCESS.
+CELERY_TASK_TRACK_STARTED = True
+# A request that cannot reach the broker or Redis answers 503 within seconds
+# rather than hanging until the client gives up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO"},
+        "runs": {"handlers": ["console"], "level": "INFO"},
+    },
+}

@@ -1,0 +1,82 @@
+"""Every error answers JSON, whether DRF or Django handles it: never an HTML page.
+
+A service that cannot be reached answers 503 and says which one: the broker
+(RabbitMQ), the result store (Redis) or the database.
+"""
+
+import logging
+
+import kombu.exceptions
+import redis.exceptions
+from django import db
+from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = {
+    "broker": (
+        kombu.exceptions.OperationalError,
+        "the broker (RabbitMQ) is not reachable, so no task can be sent",
+    ),
+    "result_store": (
+        (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+        "the result store (Redis) is not reachable, so no task's state can be read",
+    ),
+    "database": (
+        (db.OperationalError, db.InterfaceError),
+        "the database cannot be used",
+    ),
+}
+
+
+def exception_handler(exc, context):
+    """DRF's handler, and JSON answers for the errors it leaves to Django."""
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    for service, (errors, message) in UNAVAILABLE.items():
+        if isinstance(exc, errors):
+            logger.warning("%s: %s", message, exc)
+            return Response(
+                {"detail": f"{message}: {exc}", "service": service},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": f"bad request: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
+    logger.exception("unexpected error", exc_info=exc)
+    return Response(
+        {"detail": "internal server error: the API's log says more"},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+# Django's own handlers, for what happens outside DRF's views: an unknown URL,
+# a disallowed Host header, a body too large to read.
+
+
+def bad_request(request, exception):
+    return JsonResponse({"detail": "bad request"}, status=400)
+
+
+def permission_denied(request, exception):
+    return JsonResponse({"detail": "permission denied"}, status=403)
+
+
+def not_found(request, exception):
+    detail = f"not found: {request.path}"
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+            detail += f" (the API's URLs end with a slash: {request.path}/)"
+        except Resolver404:
+            pass
+    return JsonResponse({"detail": detail}, status=404)
+
+
+def server_error(request):
+    return JsonResponse({"detail": "internal server error: the API's log says more"}, status=500)

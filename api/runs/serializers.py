@@ -1,0 +1,264 @@
+import json
+import math
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from . import jobs
+from .models import Workflow
+from .status import read_statuses
+from .testcases import TESTCASES, operand_count
+
+TESTCASE_NAMES = ", ".join(TESTCASES)
+
+
+def loads(text):
+    """Parse JSON text as DRF's JSON parser does: NaN and Infinity are not JSON."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a JSON value")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def json_kind(value):
+    """What a JSON value is, in JSON's words: an array, a string, true …"""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    kinds = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+    }
+    return kinds.get(type(value), type(value).__name__)
+
+
+def is_number(value):
+    # JSON's true and false arrive as Python's True and False, which are ints.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def plural(count, word):
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def operand_errors(step, position, operands):
+    """Why ``operands`` cannot be the operands of ``step`` at ``position``; empty if they can."""
+    expected = operand_count(position)
+    if not isinstance(operands, list):
+        return [f"must be a list of {plural(expected, 'number')}, not {json_kind(operands)}"]
+    if len(operands) != expected:
+        return [f"must hold {plural(expected, 'number')}, not {len(operands)}"]
+    errors = []
+    for index, operand in enumerate(operands):
+        if not is_number(operand):
+            errors.append(f"operand {index + 1} must be a number, not {json_kind(operand)}")
+        elif not math.isfinite(operand):
+            errors.append(f"operand {index + 1} must be a finite number")
+    # The divisor is the last operand: the second of a first step, the only one of a later step.
+    if step == "div" and not errors and operands[-1] == 0:
+        errors.append(f"operand {len(operands)} is the divisor and must not be 0")
+    return errors
+
+
+def job_data_errors(testcase, job_data):
+    """Why ``job_data`` cannot run ``testcase``, by key of the job data; empty if it can."""
+    steps = TESTCASES[testcase].steps
+    errors = {}
+    for position, step in enumerate(steps):
+        expected = plural(operand_count(position), "number")
+        if step not in job_data:
+            errors[step] = [f"missing: step {step!r} of {testcase} needs a list of {expected}"]
+        elif problems := operand_errors(step, position, job_data[step]):
+            errors[step] = problems
+    for key in job_data:
+        if key not in steps:
+            errors[key] = [f"{testcase} has no step {key!r}: its steps are {', '.join(steps)}"]
+    return errors
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "number"}},
+        "example": TESTCASES["ESG-TC01"].example,
+        "description": (
+            "The operands of every step, under the step's name: two numbers for the first "
+            "step, one for each later step. A form sends it as JSON text."
+        ),
+    }
+)
+class JobDataField(serializers.Field):
+    """A JSON object: given as one in a JSON body, or as JSON text in a form."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = loads(data)
+            except (ValueError, RecursionError) as exc:
+                raise serializers.ValidationError(f"is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                f"must be a JSON object that maps each step to its operands, not {json_kind(data)}"
+            )
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class StepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task_id = serializers.CharField()
+    state = serializers.CharField(
+        help_text="PENDING, STARTED, SUCCESS, FAILURE, REVOKED, or NOT_RUN after a failed step"
+    )
+    result = serializers.JSONField(allow_null=True, help_text="The step's result, once SUCCESS")
+    error = serializers.CharField(allow_null=True, help_text="Why the step failed, once FAILURE")
+    date_done = serializers.DateTimeField(allow_null=True)
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    """A workflow: the test case and job data it was started with, and the state of its steps.
+
+    Its state is read from the result store; the view that lists workflows
+    reads the states of a whole page at once and hands them over in the
+    context, as ``statuses``.
+    """
+
+    testcase = serializers.ChoiceField(
+        choices=list(TESTCASES),
+        error_messages={
+            "invalid_choice": f'unknown test case "{{input}}": choose one of {TESTCASE_NAMES}'
+        },
+    )
+    job_data = JobDataField()
+    links = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField(
+        help_text="PENDING, STARTED, SUCCESS, FAILURE or REVOKED"
+    )
+    progress = serializers.SerializerMethodField(help_text="Steps that succeeded, out of all: 2/4")
+    result = serializers.SerializerMethodField(help_text="The last step's result, once SUCCESS")
+    error = serializers.SerializerMethodField(help_text="Which step failed and why, once FAILURE")
+    steps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workflow
+        fields = (
+            "id",
+            "testcase",
+            "job_data",
+            "task_ids",
+            "created_at",
+            "cancelled_at",
+            "state",
+            "progress",
+            "result",
+            "error",
+            "steps",
+            "links",
+        )
+        read_only_fields = ("task_ids", "cancelled_at")
+
+    def validate(self, attrs):
+        errors = job_data_errors(attrs["testcase"], attrs["job_data"])
+        if errors:
+            raise serializers.ValidationError({"job_data": errors})
+        return attrs
+
+    def create(self, validated_data):
+        return jobs.start(validated_data["testcase"], validated_data["job_data"])
+
+    def status(self, workflow):
+        statuses = self.context.setdefault("statuses", {})
+        if workflow.id not in statuses:
+            statuses.update(read_statuses([workflow]))
+        return statuses[workflow.id]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "self": {"type": "string", "format": "uri"},
+                "cancel": {"type": "string", "format": "uri"},
+            },
+        }
+    )
+    def get_links(self, workflow):
+        request = self.context.get("request")
+        return {
+            "self": reverse("workflow-detail", args=[workflow.id], request=request),
+            "cancel": reverse("workflow-cancel", args=[workflow.id], request=request),
+        }
+
+    def get_state(self, workflow) -> str:
+        return self.status(workflow)["state"]
+
+    def get_progress(self, workflow) -> str:
+        return self.status(workflow)["progress"]
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_result(self, workflow):
+        return self.status(workflow)["result"]
+
+    def get_error(self, workflow) -> str | None:
+        return self.status(workflow)["error"]
+
+    @extend_schema_field(StepSerializer(many=True))
+    def get_steps(self, workflow):
+        return self.status(workflow)["steps"]
+
+
+class TaskListField(serializers.Field):
+    """A list of task ids: a JSON array in a JSON body, or JSON text in a form or a query."""
+
+    limit = 100
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = loads(data)
+            except (ValueError, RecursionError) as exc:
+                raise serializers.ValidationError(
+                    f'is not valid JSON: {exc}; send a JSON array such as ["<task id>"]'
+                ) from None
+        if not isinstance(data, list):
+            raise serializers.ValidationError(
+                f"must be a JSON array of task ids, not {json_kind(data)}"
+            )
+        for index, item in enumerate(data, start=1):
+            if not isinstance(item, str):
+                raise serializers.ValidationError(
+                    f"must hold task ids as strings: item {index} is {json_kind(item)}"
+                )
+        if len(data) > self.limit:
+            raise serializers.ValidationError(
+                f"holds {len(data)} task ids: ask for {self.limit} at most at once"
+            )
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class TaskListSerializer(serializers.Serializer):
+    task_list = TaskListField()
+
+
+class TestcaseStepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    task = serializers.CharField(help_text="The Celery task that runs the step")
+    operands = serializers.IntegerField(help_text="How many numbers the step takes from job_data")
+
+
+class TestcaseSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    steps = TestcaseStepSerializer(many=True)
+    job_data = serializers.DictField(
+        child=serializers.CharField(), help_text="What job_data must hold, by key"
+    )
+    example = serializers.JSONField(help_text="job_data that runs the test case")

@@ -1,0 +1,68 @@
+"""The steps of a job, as in day 7: each reads its operands from job_data and returns a dict.
+
+``@shared_task`` binds the steps to the project's Celery app (config/celery.py),
+which finds this module by itself (``app.autodiscover_tasks()``).
+"""
+
+import math
+import os
+import time
+
+from celery import shared_task
+
+from .base import JobStep
+
+# Every task sleeps this long so that you can watch it run.
+TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))
+
+
+def operands(step, job_data, previous):
+    """The two operands of ``step``.
+
+    A first step takes both from ``job_data[step]``; a later one takes the
+    previous step's result (the one value in ``previous``) and one operand.
+    """
+    if step not in job_data:
+        raise LookupError(
+            f"job_data has no key {step!r}: the operands of step {step!r} are missing"
+        )
+    given = list(job_data[step])
+    expected = 2 - len(previous)
+    if len(given) != expected:
+        raise ValueError(f"job_data[{step!r}] must hold {expected} operand(s), not {len(given)}")
+    return [*previous.values(), *given]
+
+
+def finite(step, value):
+    """``value``, unless it overflowed: JSON, and so the API, has no infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OverflowError(f"the result of step {step!r} is too large for a number: {value}")
+    return value
+
+
+@shared_task(base=JobStep, name="steps.div")
+def div(*, job_data, **previous):
+    x, y = operands("div", job_data, previous)
+    time.sleep(TASK_DELAY)
+    return {"div_result": finite("div", x / y)}
+
+
+@shared_task(base=JobStep, name="steps.mul")
+def mul(*, job_data, **previous):
+    x, y = operands("mul", job_data, previous)
+    time.sleep(TASK_DELAY)
+    return {"mul_result": finite("mul", x * y)}
+
+
+@shared_task(base=JobStep, name="steps.add")
+def add(*, job_data, **previous):
+    x, y = operands("add", job_data, previous)
+    time.sleep(TASK_DELAY)
+    return {"add_result": finite("add", x + y)}
+
+
+@shared_task(base=JobStep, name="steps.sub")
+def sub(*, job_data, **previous):
+    x, y = operands("sub", job_data, previous)
+    time.sleep(TASK_DELAY)
+    return {"sub_result": finite("sub", x - y)}

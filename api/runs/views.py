@@ -1,0 +1,255 @@
+from celery import states
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action, api_view
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from config import celery_app
+
+from .health import check_services
+from .models import Workflow
+from .serializers import (
+    TaskListSerializer,
+    TestcaseSerializer,
+    WorkflowSerializer,
+)
+from .status import NOT_RUN, read_statuses, task_states
+from .testcases import TESTCASES, operand_count
+
+ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+
+
+def start_workflow(serializer, request):
+    """Start the workflow that ``serializer`` validated; the headers of the answer that says so."""
+    workflow = serializer.save()
+    return workflow, {"Location": reverse("workflow-detail", args=[workflow.id], request=request)}
+
+
+@extend_schema(tags=["workflows"])
+class WorkflowViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Start a test case's workflow, list the workflows, read one's steps, cancel one.
+
+    ``POST /api/workflows/`` answers 202 Accepted at once: the steps run on a
+    Celery worker, and ``GET /api/workflows/{id}/`` follows them.
+    """
+
+    queryset = Workflow.objects.all()
+    serializer_class = WorkflowSerializer
+
+    @extend_schema(
+        responses={
+            202: WorkflowSerializer,
+            400: OpenApiResponse(description="The body names each field that is wrong, and why"),
+            503: OpenApiResponse(ERROR, description="The broker is not reachable"),
+        }
+    )
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _, headers = start_workflow(serializer, request)
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        # One round trip to the result store for every step of every workflow on the page.
+        serializer = self.get_serializer(page, many=True, context=self.status_context(page))
+        return self.get_paginated_response(serializer.data)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise Http404(f"no workflow has the id {self.kwargs['pk']!r}") from None
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: WorkflowSerializer,
+            404: OpenApiResponse(ERROR),
+            409: OpenApiResponse(ERROR, description="The workflow has already finished"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Revoke the steps that have not finished; a step already running finishes first.
+
+        The steps that have not started are marked REVOKED in the result
+        store at once, so that the workflow's state says REVOKED.
+        """
+        workflow = self.get_object()
+        current = read_statuses([workflow])[workflow.id]
+        if workflow.cancelled_at is None and current["state"] in {states.SUCCESS, states.FAILURE}:
+            return Response(
+                {
+                    "detail": f"the workflow has already finished ({current['state']}): "
+                    "nothing to cancel"
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        unfinished = [
+            step
+            for step in current["steps"]
+            if step["state"] not in states.READY_STATES and step["state"] != NOT_RUN
+        ]
+        if unfinished:
+            celery_app.control.revoke([step["task_id"] for step in unfinished])
+            for step in unfinished:
+                if step["state"] == states.PENDING:
+                    celery_app.backend.mark_as_revoked(step["task_id"], reason="cancelled")
+        if workflow.cancelled_at is None:
+            workflow.cancelled_at = timezone.now()
+            workflow.save(update_fields=["cancelled_at"])
+        return Response(self.get_serializer(workflow).data)
+
+    def status_context(self, workflows):
+        return {**self.get_serializer_context(), "statuses": read_statuses(workflows)}
+
+
+def describe_testcase(name):
+    testcase = TESTCASES[name]
+    steps = [
+        {"name": step, "task": f"steps.{step}", "operands": operand_count(position)}
+        for position, step in enumerate(testcase.steps)
+    ]
+    return {
+        "name": name,
+        "steps": steps,
+        "job_data": {
+            step["name"]: "a list of 2 numbers" if step["operands"] == 2 else "a list of 1 number"
+            for step in steps
+        },
+        "example": testcase.example,
+    }
+
+
+@extend_schema(tags=["testcases"])
+class TestcaseViewSet(viewsets.ViewSet):
+    """The test cases a workflow can run: their steps, and the job data each needs."""
+
+    serializer_class = TestcaseSerializer
+    lookup_field = "name"
+
+    @extend_schema(responses=TestcaseSerializer(many=True))
+    def list(self, request):
+        return Response([describe_testcase(name) for name in TESTCASES])
+
+    @extend_schema(
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="ESG-TC01")],
+        responses={200: TestcaseSerializer, 404: OpenApiResponse(ERROR)},
+    )
+    def retrieve(self, request, name=None):
+        if name not in TESTCASES:
+            raise Http404(f"no test case is called {name!r}: choose one of {', '.join(TESTCASES)}")
+        return Response(describe_testcase(name))
+
+
+@extend_schema(
+    tags=["health"],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="Every service answers"),
+        503: OpenApiResponse(
+            OpenApiTypes.OBJECT, description="A service does not: `detail` names it"
+        ),
+    },
+)
+@api_view(["GET"])
+def health(request):
+    """Whether the broker, the result store and the database answer."""
+    problems = check_services()
+    down = [name for name, problem in problems.items() if problem]
+    body = {
+        "status": "unavailable" if down else "ok",
+        "services": {name: problem or "ok" for name, problem in problems.items()},
+    }
+    if down:
+        body["detail"] = f"not reachable: {', '.join(down)}"
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return Response(body)
+
+
+@extend_schema(tags=["the old tutorial"])
+class RootView(APIView):
+    """The site root, where the old tutorial's two commands keep working.
+
+    ``curl -d 'testcase=ESG-TC02' -d 'job_data={"div" : [4, 2], "mul" : [3]}' -X POST http://localhost:8000``
+    starts a workflow and answers its task ids, in workflow order.
+
+    ``curl -d 'task_list=["<id>","<id>"]' -X GET http://localhost:8000`` answers
+    each task's state, by id: a form body sent with GET, as the tutorial did,
+    or ``?task_list=[...]`` in the query string. An id that the API never
+    issued is UNKNOWN. Without a task list, the root lists the API's links.
+    """
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "task_list",
+                str,
+                description='A JSON array of task ids: ["<id>", "<id>"]',
+                required=False,
+            )
+        ],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Each task's state, by id; or, without task_list, the API's links",
+            ),
+            400: OpenApiResponse(description="task_list is not a JSON array of task ids"),
+            503: OpenApiResponse(ERROR, description="The result store is not reachable"),
+        },
+    )
+    def get(self, request):
+        """Each task's state, by id (the tutorial's second command); without task_list, the links."""
+        data = request.data if hasattr(request.data, "get") else {}
+        task_list = request.query_params.get("task_list", data.get("task_list"))
+        if task_list is None:
+            return Response(self.links(request))
+        serializer = TaskListSerializer(data={"task_list": task_list})
+        serializer.is_valid(raise_exception=True)
+        return Response(task_states(serializer.validated_data["task_list"]))
+
+    @extend_schema(
+        request=WorkflowSerializer,
+        responses={
+            202: OpenApiResponse(
+                {"type": "array", "items": {"type": "string"}},
+                description="The steps' task ids, in workflow order",
+            ),
+            400: OpenApiResponse(description="The body names each field that is wrong, and why"),
+            503: OpenApiResponse(ERROR, description="The broker is not reachable"),
+        },
+    )
+    def post(self, request):
+        """Start a workflow; answer its steps' task ids in order (the tutorial's first command)."""
+        serializer = WorkflowSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        workflow, headers = start_workflow(serializer, request)
+        return Response(workflow.task_ids, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+    @staticmethod
+    def links(request):
+        return {
+            name: reverse(view, request=request)
+            for name, view in [
+                ("workflows", "workflow-list"),
+                ("testcases", "testcase-list"),
+                ("health", "health"),
+                ("schema", "schema"),
+                ("docs", "docs"),
+            ]
+        }

@@ -1,0 +1,117 @@
+"""Serve the workflows API (api/) with gunicorn, as in production, and follow a workflow.
+
+``ApiServer().start()`` migrates a database and serves the API on a port of
+127.0.0.1, DEBUG off, until ``stop()``. Tests and the API's notebook give it
+a SQLite file of its own; ``make serve`` gives it the real settings.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .processes import die_with_parent, free_port, terminate
+from .worker import REPO
+
+API = REPO / "api"
+
+FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def wait_until_finished(client, url, timeout=30):
+    """Read a workflow through the API until its state is final; return the last reading.
+
+    ``client.get(url).json()`` reads it: a Django test client or ``requests``-like object.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        workflow = client.get(url).json()
+        if workflow["state"] in FINISHED:
+            return workflow
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the workflow has not finished within {timeout} s: {workflow}")
+        time.sleep(0.05)
+
+
+class ApiServer:
+    """The API served by gunicorn on 127.0.0.1.
+
+    port: a free port unless given. env: on top of this process's environment
+    (``{"CELERY_BROKER_URL": ...}`` points it at another broker). Unless
+    ``env`` names a ``DATABASE_URL``, the API gets a SQLite file of its own,
+    and unless it names a ``DJANGO_SECRET_KEY``, a key made for this server.
+    """
+
+    def __init__(self, env=None, port=None, output=None):
+        self.folder = tempfile.TemporaryDirectory(prefix="api-server-")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{Path(self.folder.name) / 'db.sqlite3'}",
+            "DJANGO_SECRET_KEY": os.urandom(32).hex(),
+            "DJANGO_DEBUG": "0",
+            **(env or {}),
+        }
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.output = output
+        self.process = None
+        self.log_path = Path(self.folder.name) / "gunicorn.log"
+
+    def start(self, timeout=30):
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=API,
+            env=self.env,
+            check=True,
+            timeout=timeout,
+        )
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                ],
+                cwd=API,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=self.output or log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{self.log()}")
+            try:
+                urllib.request.urlopen(f"{self.url}/api/testcases/", timeout=1).close()
+                return self
+            except urllib.error.HTTPError:
+                return self  # An answer, even an error: the server is up.
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"gunicorn did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self, timeout=10):
+        if self.process is not None:
+            terminate(self.process, timeout)
+        self.folder.cleanup()
+        return None if self.process is None else self.process.returncode
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()

@@ -1,0 +1,36 @@
+"""Small helpers for the processes the course starts: workers, Flower, the API."""
+
+import ctypes
+import signal
+import socket
+import subprocess
+
+
+def die_with_parent():
+    """Ask Linux to stop this child process if the process that started it dies.
+
+    Without this, a worker outlives a kernel or a test run that was killed,
+    and goes on taking tasks from its queue. Given as ``preexec_fn``.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def terminate(process, timeout):
+    """Ask a child process to stop (SIGTERM), and kill it if it has not within ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,110 @@
+"""``make serve``: the API, its worker and Flower together, in the foreground, until Ctrl+C.
+
+Usage::
+
+    make serve                        # the API on http://localhost:8000
+    API_PORT=8080 make serve          # on another port
+
+Each line of output starts with the name of the process that wrote it. The
+three use the local broker and result store (``CELERY_BROKER_URL`` and
+``CELERY_RESULT_BACKEND`` override them), the API's database is
+``DATABASE_URL`` (``api/db.sqlite3`` by default, migrated first), Flower
+listens on ``FLOWER_PORT`` (5555) with the user and password of
+``FLOWER_BASIC_AUTH`` (``student:sprout`` by default). Ctrl+C stops all three;
+so does the end of any one of them.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .api import API, ApiServer
+from .processes import die_with_parent, terminate
+
+
+def relay(name, stream):
+    """Copy a child's output to ours, each line behind the child's name."""
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"{name:<6} | {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def start(name, command, env):
+    process = subprocess.Popen(
+        command,
+        cwd=API,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+    threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
+    return process
+
+
+def stop_on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    # Ctrl+C, and a plain `kill`, stop everything; even where a shell started
+    # this in the background, with Ctrl+C ignored.
+    signal.signal(signal.SIGINT, stop_on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    env = {**os.environ}
+    env.setdefault("DATABASE_URL", f"sqlite:///{API / 'db.sqlite3'}")
+    env.setdefault("FLOWER_BASIC_AUTH", "student:sprout")
+    if not env.get("DJANGO_SECRET_KEY"):
+        # The API refuses to serve without a key; for a local run, one made now will do.
+        env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+        print("serve  | DJANGO_SECRET_KEY is not set: using a random key for this run")
+    api_port = int(env.get("API_PORT", "8000"))
+    flower_port = int(env.get("FLOWER_PORT", "5555"))
+    celery = str(Path(sys.executable).with_name("celery"))
+
+    processes = {
+        "worker": start("worker", [celery, "-A", "config", "worker", "-l", "INFO"], env),
+        "flower": start(
+            "flower",
+            [celery, "-A", "config", "flower", "--address=127.0.0.1", f"--port={flower_port}"],
+            env,
+        ),
+    }
+    read, write = os.pipe()
+    server = ApiServer(env=env, port=api_port, output=write)
+    threading.Thread(target=relay, args=("api", os.fdopen(read, "rb")), daemon=True).start()
+    try:
+        server.start()
+        processes["api"] = server.process
+        print(
+            f"serve  | the API is on http://localhost:{api_port}/api/docs/, Flower on "
+            f"http://localhost:{flower_port}; press Ctrl+C to stop",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.2)
+        ended = [name for name, process in processes.items() if process.poll() is not None]
+        print(f"serve  | {', '.join(ended)} ended: stopping the others", flush=True)
+        status = 1
+    except KeyboardInterrupt:
+        status = 0
+    finally:
+        # Ctrl+C reached every process of the terminal already; the others are asked now.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for process in processes.values():
+            terminate(process, timeout=30)
+        server.stop()
+        os.close(write)
+    print("serve  | stopped", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
