@@ -1,0 +1,281 @@
+"""The container stack: docker-compose.yml, the Dockerfile and .dockerignore.
+
+Nothing here builds or starts a container. The first tests read the files
+themselves, with PyYAML, and always run. The last ones ask `docker compose
+config` to validate and resolve the file, as Docker would before it starts
+anything; they need the `docker` client and its compose plugin, and are skipped,
+saying so, where those are missing. No Docker engine is needed for either.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from sprout import REPO
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+
+SERVICES = {"broker", "redis", "db", "worker", "api", "flower"}
+# The services built from the Dockerfile, and what each waits for.
+APP_SERVICES = {"worker", "api", "flower"}
+BACKING_SERVICES = {"broker", "redis", "db"}
+WAITS_FOR = {
+    "worker": {"broker", "redis", "db"},
+    "api": {"broker", "redis", "db"},
+    "flower": {"broker"},
+}
+IMAGES = {"broker": "rabbitmq:3-management", "redis": "redis:7", "db": "postgres:16"}
+# The variables compose refuses to start without; dummy values for `config`.
+REQUIRED = {"DJANGO_SECRET_KEY": "not-a-secret-only-for-the-test", "FLOWER_BASIC_AUTH": "user:pw"}
+
+
+def command_line(service):
+    """A service's command as one string, whether it is written as a list or a string."""
+    command = service.get("command", "")
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def healthcheck_line(service):
+    test = service["healthcheck"]["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+def dockerfile_instructions():
+    """The Dockerfile's instructions as (INSTRUCTION, arguments), continuation lines joined."""
+    instructions = []
+    pending = ""
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+# --- The files as written: no docker needed ---------------------------------
+
+
+def test_the_stack_has_its_six_services_on_official_images(compose):
+    services = compose["services"]
+    assert SERVICES == set(services)
+    for name, image in IMAGES.items():
+        assert image == services[name]["image"]
+    for name in APP_SERVICES:
+        build = services[name]["build"]
+        context = build if isinstance(build, str) else build["context"]
+        assert context == ".", f"{name} is not built from the repository's Dockerfile"
+
+
+def test_every_service_has_a_health_check(compose):
+    services = compose["services"]
+    for name in SERVICES:
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+    assert "rabbitmq-diagnostics -q ping" in healthcheck_line(services["broker"])
+    assert "redis-cli ping" in healthcheck_line(services["redis"])
+    assert "pg_isready" in healthcheck_line(services["db"])
+    # The slim image has no curl: the API checks its own health page with Python.
+    api_check = healthcheck_line(services["api"])
+    assert "urllib" in api_check
+    assert "/api/health/" in api_check
+
+
+def test_services_wait_until_what_they_need_is_healthy(compose):
+    services = compose["services"]
+    for name, needs in WAITS_FOR.items():
+        depends_on = services[name]["depends_on"]
+        assert isinstance(depends_on, dict), f"{name} must wait on a condition, not only start"
+        assert needs <= set(depends_on), f"{name} does not wait for {needs - set(depends_on)}"
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        for needed in BACKING_SERVICES & set(depends_on):
+            assert "service_healthy" == depends_on[needed]["condition"], (name, needed)
+            assert "healthcheck" in services[needed]
+
+
+def test_the_worker_runs_the_apis_celery_app(compose):
+    worker = compose["services"]["worker"]
+    assert re.search(r"\bcelery -A config worker\b", command_line(worker))
+    assert "TASK_DELAY" in worker["environment"]
+
+
+def test_the_api_runs_migrations_then_gunicorn_not_runserver(compose):
+    api = compose["services"]["api"]
+    command = command_line(api)
+    assert "runserver" not in command
+    assert "gunicorn config.wsgi" in command
+    assert "0.0.0.0:8000" in command
+    assert "migrate" in command
+    assert command.index("migrate") < command.index("gunicorn")
+    assert any(port.endswith("${API_PORT:-8000}:8000") for port in api["ports"])
+    assert "0" == str(api["environment"]["DJANGO_DEBUG"])
+
+
+def test_flower_serves_on_5555_behind_basic_auth(compose):
+    flower = compose["services"]["flower"]
+    assert re.search(r"\bcelery -A config flower\b", command_line(flower))
+    assert "--port=5555" in command_line(flower)
+    assert any(str(port).endswith(":5555") for port in flower["ports"])
+
+
+def test_secrets_come_from_the_environment_and_are_required(compose):
+    api = compose["services"]["api"]["environment"]
+    flower = compose["services"]["flower"]["environment"]
+    assert api["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+    assert flower["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    db = compose["services"]["db"]["environment"]
+    for variable in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        assert db[variable].startswith(f"${{{variable}:-"), variable
+    assert any(
+        volume.startswith("postgres-data:") for volume in compose["services"]["db"]["volumes"]
+    )
+    assert "postgres-data" in compose["volumes"]
+
+
+def test_the_apps_reach_the_services_by_their_names_in_the_stack(compose):
+    db = compose["services"]["db"]["environment"]
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert "amqp://guest:guest@broker:5672//" == environment["CELERY_BROKER_URL"]
+        assert "redis://redis:6379/0" == environment["CELERY_RESULT_BACKEND"]
+    for name in ("worker", "api"):
+        url = compose["services"][name]["environment"]["DATABASE_URL"]
+        expected = f"postgres://{db['POSTGRES_USER']}:{db['POSTGRES_PASSWORD']}@db:5432/{db['POSTGRES_DB']}"
+        assert expected == url, f"{name}'s DATABASE_URL does not match the db service's settings"
+
+
+def test_the_dockerfile_installs_the_pins_and_does_not_run_as_root():
+    instructions = dockerfile_instructions()
+    assert ("FROM", "python:3.11-slim") == instructions[0]
+    runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
+    assert any(
+        "pip install" in run
+        and "--no-cache-dir" in run
+        and re.search(r"-r \S*requirements\.txt", run)
+        for run in runs
+    ), "no RUN installs requirements.txt with pip --no-cache-dir"
+    users = [arguments for keyword, arguments in instructions if keyword == "USER"]
+    assert users, "the image runs as root: it has no USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    # The USER comes after every RUN that installs, and before the command.
+    keywords = [keyword for keyword, _ in instructions]
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
+    assert ("WORKDIR", "/app/api") in instructions
+    command = next(arguments for keyword, arguments in reversed(instructions) if keyword == "CMD")
+    assert "gunicorn" in command
+    assert "runserver" not in command
+
+
+def test_the_build_context_leaves_out_secrets_and_local_files():
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for pattern in (".env", ".venv", ".git", "api/db.sqlite3", "**/__pycache__"):
+        assert pattern in patterns, pattern
+    assert any("ipynb_checkpoints" in pattern for pattern in patterns)
+    # The example settings are part of the course: nothing leaves them out.
+    assert ".env.example" not in patterns and ".env*" not in patterns
+
+
+# --- The file as docker compose reads it: needs the client and its plugin ---
+
+
+def docker_compose_missing():
+    """Why `docker compose` cannot be run here, or None when it can."""
+    if shutil.which("docker") is None:
+        return "the docker client is not installed"
+    try:
+        found = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`docker compose version` did not run: {exc}"
+    if found.returncode != 0:
+        said = (found.stderr.strip() or found.stdout.strip()).splitlines()
+        return f"the docker client has no compose plugin ({said[0] if said else 'no output'})"
+    return None
+
+
+def docker_compose_config(*options, environment):
+    # --env-file os.devnull: the result must not depend on a reader's own .env.
+    return subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            os.devnull,
+            "-f",
+            str(COMPOSE_FILE),
+            "config",
+            *options,
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def docker_compose():
+    reason = docker_compose_missing()
+    if reason:
+        pytest.skip(f"`docker compose config` cannot validate docker-compose.yml: {reason}")
+
+
+def environment_without_required():
+    return {name: value for name, value in os.environ.items() if name not in REQUIRED}
+
+
+def test_docker_compose_validates_and_resolves_the_file(docker_compose):
+    result = docker_compose_config(
+        "--format", "json", environment={**environment_without_required(), **REQUIRED}
+    )
+    assert 0 == result.returncode, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert SERVICES == set(services)
+    for name in SERVICES:
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+    for name, needs in WAITS_FOR.items():
+        depends_on = services[name]["depends_on"]
+        assert needs <= set(depends_on)
+        for needed in needs:
+            assert "service_healthy" == depends_on[needed]["condition"], (name, needed)
+    api = services["api"]["environment"]
+    assert REQUIRED["DJANGO_SECRET_KEY"] == api["DJANGO_SECRET_KEY"]
+    assert REQUIRED["FLOWER_BASIC_AUTH"] == services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
+    # The API's database URL, resolved, names the database that the db service creates.
+    db = services["db"]["environment"]
+    url = urlsplit(api["DATABASE_URL"])
+    assert (db["POSTGRES_USER"], db["POSTGRES_PASSWORD"]) == (url.username, url.password)
+    assert ("db", 5432, f"/{db['POSTGRES_DB']}") == (url.hostname, url.port, url.path)
+    assert [8000] == [port["target"] for port in services["api"]["ports"]]
+
+
+@pytest.mark.parametrize("variable", sorted(REQUIRED))
+def test_docker_compose_refuses_to_start_without_a_required_secret(docker_compose, variable):
+    environment = {**environment_without_required(), **REQUIRED}
+    del environment[variable]
+    result = docker_compose_config("-q", environment=environment)
+    assert 0 != result.returncode
+    assert variable in result.stderr
