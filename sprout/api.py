@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .processes import die_with_parent, free_port, terminate
+from .processes import free_port, spawn, terminate
 from .worker import REPO
 
 API = REPO / "api"
@@ -71,22 +71,9 @@ class ApiServer:
             timeout=timeout,
         )
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "config.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                ],
-                cwd=API,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=self.output or log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None,
-            )
+            command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+            command += ["--bind", f"127.0.0.1:{self.port}"]
+            self.process = spawn(command, cwd=API, env=self.env, stdout=self.output or log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

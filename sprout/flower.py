@@ -7,14 +7,13 @@ it answers its REST API, and returns once Flower answers.
 
 import atexit
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from .processes import die_with_parent, free_port, terminate
+from .processes import free_port, spawn, terminate
 from .worker import REPO
 
 
@@ -39,15 +38,7 @@ class Flower:
         ]  # fmt: skip
         env = {**os.environ, "FLOWER_BASIC_AUTH": f"{self.user}:{self.password}"}
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while Flower runs; stop() closes it
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
-        )
+        self.process = spawn(command, cwd=self.folder, env=env, stdout=self.log)
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

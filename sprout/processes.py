@@ -4,6 +4,7 @@ import ctypes
 import signal
 import socket
 import subprocess
+import sys
 
 
 def die_with_parent():
@@ -34,3 +35,16 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def spawn(command, *, cwd, env, stdout):
+    """Start a child process whose output (and errors) go to ``stdout``, and that dies with us."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
+    )

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .api import API, ApiServer
-from .processes import die_with_parent, terminate
+from .processes import spawn, terminate
 
 
 def relay(name, stream):
@@ -35,15 +35,7 @@ def relay(name, stream):
 
 
 def start(name, command, env):
-    process = subprocess.Popen(
-        command,
-        cwd=API,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
+    process = spawn(command, cwd=API, env=env, stdout=subprocess.PIPE)
     threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
     return process
 

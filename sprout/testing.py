@@ -123,3 +123,21 @@ def run_from_copy(day, destination, code, *, prepare=None, elsewhere=None):
     finally:
         # The next test may start its worker while this one's pool winds down.
         worker.stop(wait=False)
+
+
+def record_redis_commands(app, monkeypatch):
+    """From now on, the name of every command ``app`` sends to its Redis result store.
+
+    Returns the list that fills up: how many round trips a read makes is
+    counted, not timed.
+    """
+    client = app.backend.client
+    commands = []
+    original = client.execute_command
+
+    def recording(*args, **options):
+        commands.append(args[0])
+        return original(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", recording)
+    return commands

@@ -11,7 +11,6 @@ finish and then stops its pool) and waits for it.
 import atexit
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from celery import Celery
 from kombu import Connection
 
-from .processes import die_with_parent, terminate
+from .processes import spawn, terminate
 from .services import broker_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,15 +97,7 @@ class DayWorker:
         fd, log_path = tempfile.mkstemp(prefix=f"{self.day}-worker-", suffix=".log")
         self.log_path = Path(log_path)
         with os.fdopen(fd, "wb") as log:
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None,
-            )
+            self.process = spawn(self.command(), cwd=self.cwd, env=env, stdout=log)
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

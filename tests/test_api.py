@@ -23,7 +23,7 @@ from runs.status import read_records, read_statuses
 from runs.testcases import TESTCASES
 from sprout import DayWorker
 from sprout.api import API, ApiServer, wait_until_finished
-from sprout.testing import unique_queue
+from sprout.testing import record_redis_commands, unique_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -77,16 +77,7 @@ def start(client, testcase, job_data):
 @pytest.fixture
 def count_redis_commands(monkeypatch):
     """The names of the commands sent to the result store from now on."""
-    client = celery_app.backend.client
-    commands = []
-    original = client.execute_command
-
-    def counting(*args, **options):
-        commands.append(args[0])
-        return original(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    return commands
+    return record_redis_commands(celery_app, monkeypatch)
 
 
 def test_the_three_testcases_give_their_results(client):

@@ -9,7 +9,7 @@ import pytest
 from celery import chain
 
 from sprout.flower import Flower
-from sprout.testing import run_from_copy
+from sprout.testing import record_redis_commands, run_from_copy
 
 DAY = "day6"
 
@@ -87,15 +87,7 @@ def test_one_round_trip_reads_as_much_as_one_by_one(day, status, workflows):
 
 
 def test_read_steps_makes_one_round_trip_for_a_hundred_steps(day, status, monkeypatch):
-    client = day.app.backend.client
-    commands = []
-    original = client.execute_command
-
-    def counting(*args, **options):
-        commands.append(args[0])
-        return original(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", counting)
+    commands = record_redis_commands(day.app, monkeypatch)
     status.read_steps([f"step-{number}" for number in range(100)])
     assert commands == ["MGET"]
 
