@@ -64,3 +64,11 @@ def test_the_environment_overrides_the_urls_and_importing_runs_nothing(day):
         timeout=30,
     ).stdout.split()
     assert printed == [env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"]]
+
+
+def test_the_api_has_its_readme_its_notebook_and_its_tests():
+    assert (REPO / "api" / "README.md").is_file()
+    assert len(list((REPO / "notebooks").glob("api_*.ipynb"))) == 1
+    assert (REPO / "tests" / "test_api.py").is_file()
+    assert (REPO / "tests" / "test_api_errors.py").is_file()
+    assert "`api/`" in (REPO / "README.md").read_text()
