@@ -91,7 +91,7 @@ def watch(names, task_ids, interval=0.1, out=sys.stdout):
     in workflow order.
     """
     started = time.monotonic()
-    previous = [{"state": states.PENDING, "result": None}] * len(task_ids)
+    shown = [{"state": states.PENDING, "result": None}] * len(task_ids)
     lines_drawn = 0
     while True:
         steps = read_steps(task_ids)
@@ -102,12 +102,16 @@ def watch(names, task_ids, interval=0.1, out=sys.stdout):
             out.write("".join(f"{line}\x1b[K\n" for line in lines))
             lines_drawn = len(lines)
         else:
-            for name, step, before in zip(names, steps, previous, strict=True):
-                if step != before:
+            for index, (name, step) in enumerate(zip(names, steps, strict=True)):
+                if step != shown[index]:
                     result = "" if step["result"] is None else f" {step['result']}"
                     out.write(f"{name:<6} {step['state']}{result}\n")
+                    shown[index] = step
+                # A worker sends a chain's next step a moment before it stores this
+                # step's result: news of later steps waits until this one has finished.
+                if step["state"] not in states.READY_STATES:
+                    break
         out.flush()
-        previous = steps
         if finished(steps):
             return steps
         time.sleep(interval)
