@@ -5,6 +5,7 @@ queue of its own; the API in this process sends the steps there. Everything
 runs against the live broker and result store.
 """
 
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from config import celery_app
 from runs import tasks
@@ -330,3 +332,43 @@ def test_health_says_every_service_answers(client):
         "status": "ok",
         "services": {"broker": "ok", "result_store": "ok", "database": "ok"},
     }
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_manage_py_watch_prints_each_step_in_order_until_the_end(client):
+    workflow = start(client, "ESG-TC02", TC02).json()
+    out = io.StringIO()
+    call_command("watch", workflow["id"], "--interval", "0.05", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "div    STARTED",
+        "div    SUCCESS 2.0",
+        "mul    STARTED",
+        "mul    SUCCESS 6.0",
+        "ESG-TC02: SUCCESS, result 6.0",
+    ]
+
+
+def test_manage_py_watch_redraws_a_table_on_a_terminal(client):
+    workflow = start(client, "ESG-TC03", TC03).json()
+    out = Terminal()
+    call_command("watch", workflow["id"], "--interval", "0.05", stdout=out)
+    assert "\x1b[3F" in out.getvalue()
+    last_table = out.getvalue().rpartition("\x1b[3F")[2].splitlines()
+    assert last_table[0].startswith("ESG-TC03  SUCCESS  2/2")
+    assert [line.split()[:2] for line in last_table[1:3]] == [
+        ["add", "SUCCESS"],
+        ["sub", "SUCCESS"],
+    ]
+    assert last_table[-1] == "ESG-TC03: SUCCESS, result 4"
+
+
+def test_manage_py_watch_fails_on_a_failed_workflow_and_an_unknown_id(client):
+    workflow = start(client, "ESG-TC02", {"div": [1e308, 1e-308], "mul": [3]}).json()
+    with pytest.raises(CommandError, match="the workflow ended in FAILURE"):
+        call_command("watch", workflow["id"], "--interval", "0.05", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no workflow has the id 'not-an-id'"):
+        call_command("watch", "not-an-id", stdout=io.StringIO())

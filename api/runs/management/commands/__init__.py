@@ -1,0 +1,1 @@
+"""python manage.py <command>, for the workflows app."""

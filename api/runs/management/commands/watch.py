@@ -1,0 +1,89 @@
+"""``python manage.py watch <workflow id>``: a workflow's steps, live, until it has finished.
+
+On a terminal, a table of the steps (state, result, and when each finished)
+is redrawn in place; elsewhere (a file, a pipe), each change of a step's state
+is printed on a line of its own, in workflow order. The command ends when the
+workflow does, with exit status 0 if it succeeded and 1 otherwise.
+"""
+
+import time
+
+from celery import states
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from runs.models import Workflow
+from runs.status import read_statuses
+
+FINISHED = {states.SUCCESS, states.FAILURE, states.REVOKED}
+STEP_FINISHED = {*states.READY_STATES, "NOT_RUN"}
+
+
+class Command(BaseCommand):
+    help = "Show the steps of a workflow, live, until it has finished."
+
+    def add_arguments(self, parser):
+        parser.add_argument("workflow_id", help="the id that POST /api/workflows/ answered")
+        parser.add_argument(
+            "--interval", type=float, default=0.2, help="seconds between two readings (0.2)"
+        )
+
+    def handle(self, workflow_id, interval, **options):
+        try:
+            workflow = Workflow.objects.get(pk=workflow_id)
+        except (Workflow.DoesNotExist, ValidationError):
+            raise CommandError(f"no workflow has the id {workflow_id!r}") from None
+        started = time.monotonic()
+        finished_at = {}
+        # Every step starts as PENDING; from there on, only changes are news.
+        shown = [(states.PENDING, None, None)] * len(workflow.steps)
+        lines_drawn = 0
+        while True:
+            # Every step's state in one round trip to the result store, as the API reads them.
+            status = read_statuses([workflow])[workflow.id]
+            elapsed = time.monotonic() - started
+            for step in status["steps"]:
+                if step["state"] in STEP_FINISHED:
+                    finished_at.setdefault(step["name"], elapsed)
+            if self.stdout.isatty():
+                lines = self.table(workflow, status, finished_at, elapsed)
+                if lines_drawn:
+                    self.stdout.write(f"\x1b[{lines_drawn}F", ending="")  # back to the first line
+                self.stdout.write("".join(f"{line}\x1b[K\n" for line in lines), ending="")
+                lines_drawn = len(lines)
+            else:
+                self.print_changes(status["steps"], shown)
+            if status["state"] in FINISHED:
+                break
+            time.sleep(interval)
+            workflow.refresh_from_db(fields=["cancelled_at"])
+        self.stdout.write(self.outcome(workflow, status))
+        if status["state"] != states.SUCCESS:
+            raise CommandError(f"the workflow ended in {status['state']}", returncode=1)
+
+    def table(self, workflow, status, finished_at, elapsed):
+        lines = [f"{workflow.testcase}  {status['state']}  {status['progress']}  ({elapsed:.1f} s)"]
+        for step in status["steps"]:
+            detail = step["error"] or ("" if step["result"] is None else step["result"])
+            done = f"{finished_at[step['name']]:5.1f} s" if step["name"] in finished_at else ""
+            lines.append(f"  {step['name']:<6} {step['state']:<8} {done:>7}  {detail}")
+        return lines
+
+    def print_changes(self, steps, shown):
+        for index, step in enumerate(steps):
+            news = (step["state"], step["result"], step["error"])
+            if news != shown[index]:
+                detail = step["error"] or ("" if step["result"] is None else step["result"])
+                self.stdout.write(f"{step['name']:<6} {step['state']} {detail}".rstrip())
+                shown[index] = news
+            # A worker sends a chain's next step a moment before it stores this
+            # step's result: news of later steps waits until this one has finished.
+            if step["state"] not in STEP_FINISHED:
+                break
+
+    def outcome(self, workflow, status):
+        if status["state"] == states.SUCCESS:
+            return f"{workflow.testcase}: SUCCESS, result {status['result']}"
+        return f"{workflow.testcase}: {status['state']}" + (
+            f", {status['error']}" if status["error"] else ""
+        )
