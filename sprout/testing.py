@@ -8,10 +8,12 @@ waits where no other day's worker looks, and the queue is deleted at the end.
 """
 
 import importlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 from .worker import DEFAULT_QUEUE, REPO, DayWorker
@@ -141,3 +143,25 @@ def record_redis_commands(app, monkeypatch):
 
     monkeypatch.setattr(client, "execute_command", recording)
     return commands
+
+
+class Terminal(io.StringIO):
+    """An output that says it is a terminal, for code that draws differently on one."""
+
+    def isatty(self):
+        return True
+
+
+def task_log(worker, task_id, count=1, timeout=30):
+    """What a task's own logger wrote in the worker's log, once there are ``count`` lines.
+
+    The worker writes each line as ``name[task id]: message``; this returns
+    the messages, in order.
+    """
+    marker = f"[{task_id}]: "
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line.partition(marker)[2] for line in worker.log().splitlines() if marker in line]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)

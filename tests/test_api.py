@@ -25,7 +25,7 @@ from runs.status import read_records, read_statuses
 from runs.testcases import TESTCASES
 from sprout import DayWorker
 from sprout.api import API, ApiServer, wait_until_finished
-from sprout.testing import record_redis_commands, unique_queue
+from sprout.testing import Terminal, record_redis_commands, unique_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -332,11 +332,6 @@ def test_health_says_every_service_answers(client):
         "status": "ok",
         "services": {"broker": "ok", "result_store": "ok", "database": "ok"},
     }
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
 
 
 def test_manage_py_watch_prints_each_step_in_order_until_the_end(client):

@@ -1,11 +1,10 @@
 """Day 5: a base class whose hooks log every task's life; named tasks; send_task."""
 
 import re
-import time
 
 import pytest
 
-from sprout.testing import run_client, run_from_copy
+from sprout.testing import run_client, run_from_copy, task_log
 
 DAY = "day5"
 
@@ -17,20 +16,6 @@ NAMES = {
     "arithmetic.difference",
     "text.count_words",
 }
-
-
-def hook_lines(worker, task_id, count, timeout=30):
-    """The lines the base class logged for one task, once there are ``count`` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [
-            line.partition(f"[{task_id}]: ")[2]
-            for line in worker.log().splitlines()
-            if f"[{task_id}]: " in line
-        ]
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
 
 
 def test_every_task_of_the_app_is_a_logged_task(day):
@@ -55,7 +40,7 @@ def test_a_task_that_succeeds_logs_start_success_and_end(day):
     add = day.module("taskrunner.tasks.arithmetic").add
     result = add.delay(2, 3)
     assert result.get(timeout=30) == 5
-    assert hook_lines(day.worker, result.id, 3) == [
+    assert task_log(day.worker, result.id, 3) == [
         "started with args=(2, 3) kwargs={}",
         "succeeded: 5",
         "ended in state SUCCESS",
@@ -67,7 +52,7 @@ def test_a_task_that_fails_logs_start_failure_and_end(day):
     result = div.delay(1, 0)
     with pytest.raises(ZeroDivisionError):
         result.get(timeout=30)
-    assert hook_lines(day.worker, result.id, 3) == [
+    assert task_log(day.worker, result.id, 3) == [
         "started with args=(1, 0) kwargs={}",
         "failed: ZeroDivisionError('division by zero')",
         "ended in state FAILURE",

@@ -9,7 +9,7 @@ import pytest
 from celery import chain
 
 from sprout.flower import Flower
-from sprout.testing import record_redis_commands, run_from_copy
+from sprout.testing import Terminal, record_redis_commands, run_from_copy
 
 DAY = "day6"
 
@@ -24,11 +24,6 @@ def status(day):
 @pytest.fixture(scope="module")
 def workflows(day):
     return day.module("workflows")
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
 
 
 def test_step_ids_lists_the_steps_in_workflow_order(day, status, workflows):

@@ -1,11 +1,10 @@
 """Day 7: job data handed to every step; results passed on as keyword arguments."""
 
 import inspect
-import time
 
 import pytest
 
-from sprout.testing import run_from_copy
+from sprout.testing import run_from_copy, task_log
 
 DAY = "day7"
 
@@ -15,16 +14,6 @@ JOB_DATA = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
 @pytest.fixture(scope="module")
 def jobs(day):
     return day.module("jobs")
-
-
-def started_line(worker, task_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in worker.log().splitlines():
-            if f"[{task_id}]: started with " in line:
-                return line.partition(f"[{task_id}]: ")[2]
-        time.sleep(0.05)
-    raise AssertionError(f"no 'started' line for {task_id}")
 
 
 def test_the_job_chain_returns_10(jobs):
@@ -52,10 +41,10 @@ def test_each_step_returns_a_dict_that_arrives_as_keyword_arguments(day, jobs):
         {"sub_result": 10.0},
     ]
     assert (
-        started_line(day.worker, steps[0].id)
+        task_log(day.worker, steps[0].id)[0]
         == f"started with args=() kwargs={{'job_data': {JOB_DATA!r}}}"
     )
-    assert started_line(day.worker, steps[1].id) == (
+    assert task_log(day.worker, steps[1].id)[0] == (
         f"started with args=() kwargs={{'div_result': 2.0, 'job_data': {JOB_DATA!r}}}"
     )
 

@@ -6,8 +6,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+import pytest
 from kombu import Connection
 
 from sprout import REPO
@@ -64,10 +66,11 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
             time.sleep(0.1)
             workflow = get_json(workflow["links"]["self"])
         assert workflow["result"] == 6.0
-        flower = get_json(
-            f"http://127.0.0.1:{flower_port}/api/workers", auth="Basic c3R1ZGVudDpzcHJvdXQ="
-        )
-        assert isinstance(flower, dict)
+        # Flower is up, and asks for the password that make serve gave it.
+        flower = f"http://127.0.0.1:{flower_port}/api/workers"
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            get_json(flower)
+        assert isinstance(get_json(flower, auth="Basic c3R1ZGVudDpzcHJvdXQ="), dict)
     finally:
         os.killpg(serve.pid, signal.SIGINT)
         output = serve.communicate(timeout=60)[0].decode()

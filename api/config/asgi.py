@@ -2,18 +2,11 @@
 
 import os
 
-from django.conf import settings
 from django.core.asgi import get_asgi_application
-from django.core.exceptions import ImproperlyConfigured
+
+from config.serving import refuse_without_secret_key
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# A server signs with SECRET_KEY; settings.py leaves it empty, rather than
-# public, when DJANGO_SECRET_KEY is not set and DEBUG is off.
-if not settings.DEBUG and not os.environ.get("DJANGO_SECRET_KEY"):
-    raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY is not set: the API will not serve without a secret key of its own. "
-        "Set it (see .env.example), or set DJANGO_DEBUG=1 to serve for development."
-    )
-
+refuse_without_secret_key()
 application = get_asgi_application()
