@@ -2,6 +2,7 @@
 
 import os
 
+import nbval.kernel
 import pytest
 
 from sprout import check_services
@@ -15,6 +16,27 @@ os.environ.setdefault("TASK_DELAY", "0.5")
 # none of the processes the tests start: Celery would otherwise load the API's
 # Django settings into a day's worker, where they cannot be imported.
 os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+
+
+start_kernel = nbval.kernel.start_new_kernel
+
+
+def start_kernel_again_if_it_died(*args, **kwargs):
+    """nbval's start of a notebook's kernel, tried up to three times.
+
+    Jupyter picks free ports for a kernel, then the kernel binds them; with
+    kernels, workers and servers starting side by side, another process can
+    take one in between, and the kernel dies at once. A new start picks new ports.
+    """
+    for attempt in range(3):
+        try:
+            return start_kernel(*args, **kwargs)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+
+
+nbval.kernel.start_new_kernel = start_kernel_again_if_it_died
 
 
 def pytest_sessionstart(session):
