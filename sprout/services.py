@@ -4,6 +4,7 @@ Run ``python -m sprout`` to check them by hand; ``make test`` runs it
 first, so that a missing service fails the run at once and says which.
 """
 
+import importlib
 import os
 import sys
 
@@ -15,12 +16,40 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
 DEFAULT_RESULT_BACKEND = "redis://localhost:6379/0"
 
 
+def settings_module():
+    """The Celery settings module that ``CELERY_CONFIG_MODULE`` names, or None.
+
+    ``sprout.embedded`` is one: importing it points ``CELERY_BROKER_URL`` and
+    ``CELERY_RESULT_BACKEND`` at its folders, as every day's app will see them.
+    """
+    name = os.environ.get("CELERY_CONFIG_MODULE")
+    return importlib.import_module(name) if name else None
+
+
+def embedded():
+    """True when the course runs on the embedded stack (``sprout.embedded``)."""
+    return broker_url().startswith("filesystem:")
+
+
 def broker_url():
+    settings_module()
     return os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
 
 
 def result_backend_url():
+    settings_module()
     return os.environ.get("CELERY_RESULT_BACKEND") or DEFAULT_RESULT_BACKEND
+
+
+def broker_connection(**kwargs):
+    """A kombu connection to the broker the days use, with their transport options."""
+    module = settings_module()
+    return Connection(
+        broker_url(),
+        transport=getattr(module, "broker_transport", None),
+        transport_options=getattr(module, "broker_transport_options", {}),
+        **kwargs,
+    )
 
 
 def check_services(timeout=3.0):
@@ -28,7 +57,7 @@ def check_services(timeout=3.0):
     problems = []
     url = broker_url()
     try:
-        with Connection(url, connect_timeout=timeout) as connection:
+        with broker_connection(connect_timeout=timeout) as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:
         problems.append(
@@ -59,6 +88,11 @@ def main():
         print(problem, file=sys.stderr)
     if problems:
         return 1
+    if embedded():
+        from .embedded import FOLDER
+
+        print(f"the embedded stack: messages and results in files under {FOLDER}")
+        return 0
     print(
         f"broker {maybe_sanitize_url(broker_url())} and result store "
         f"{maybe_sanitize_url(result_backend_url())} are reachable"

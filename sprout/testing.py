@@ -16,6 +16,9 @@ import sys
 import time
 import uuid
 
+import pytest
+
+from .services import embedded
 from .worker import DEFAULT_QUEUE, REPO, DayWorker
 
 
@@ -133,6 +136,8 @@ def record_redis_commands(app, monkeypatch):
     Returns the list that fills up: how many round trips a read makes is
     counted, not timed.
     """
+    if embedded():
+        pytest.skip("the embedded stack keeps results in files: there are no Redis round trips")
     client = app.backend.client
     commands = []
     original = client.execute_command

@@ -320,6 +320,8 @@ def api_without_services():
     """The API served with its broker and result store on ports where nothing listens."""
     closed = free_port()
     env = {
+        # A broker and a result store that are servers, even in the test run on the embedded stack.
+        "CELERY_CONFIG_MODULE": "",
         "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}//",
         "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{closed}/0",
     }

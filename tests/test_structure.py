@@ -72,3 +72,19 @@ def test_the_api_has_its_readme_its_notebook_and_its_tests():
     assert (REPO / "tests" / "test_api.py").is_file()
     assert (REPO / "tests" / "test_api_errors.py").is_file()
     assert "`api/`" in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_lessons_know_nothing_of_the_embedded_stack(day):
+    # CELERY_CONFIG_MODULE=sprout.embedded switches every day over without a
+    # line of its own: a copied day needs nothing of the course.
+    for path in (REPO / day).rglob("*.py"):
+        text = path.read_text()
+        for word in (
+            "import sprout",
+            "from sprout",
+            "sprout.",
+            "CELERY_CONFIG_MODULE",
+            "filesystem",
+        ):
+            assert word not in text, (path, word)

@@ -1,0 +1,74 @@
+"""The embedded stack: Celery with no server at all, its broker and results in files.
+
+Switch it on with one environment variable, in any terminal, for any day or
+the API::
+
+    export CELERY_CONFIG_MODULE=sprout.embedded
+
+Celery reads the module that ``CELERY_CONFIG_MODULE`` names as the settings
+of every app that is given none of its own: every day's app, unchanged. The
+API, which takes Django's settings, reads it in ``config/celery.py``.
+``make demo`` chooses this stack when neither RabbitMQ and Redis nor Docker
+are there. Everything lives under ``.embedded/`` at the
+top of the course, which git ignores:
+
+- ``broker/queues/`` kombu's filesystem transport: one file per message,
+  named after its queue;
+- ``broker/exchanges/`` which queues each exchange delivers to (the
+  broadcasts of remote control and the monitoring events use it);
+- ``broker/processed/`` the messages read, moved there in one rename, which
+  is what stops two workers from taking the same message;
+- ``results/`` Celery's file result store: one file per task.
+
+A file has no way to wake its reader, so workers look for new messages, and
+clients for results, every ``POLL`` seconds. At the defaults (a second for a
+message, half a second for a result), each step of a chain would wait that
+long; at 5 ms, a 4-step chain takes about two to three times as long as on
+RabbitMQ and Redis, and an idle worker uses about 1 % of a core.
+
+``SPROUT_EMBEDDED_FOLDER`` puts the folders elsewhere (the tests give each run
+a folder of its own).
+"""
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# A relative SPROUT_EMBEDDED_FOLDER is taken from the top of the course, so that
+# a worker started in a day's folder and a client started elsewhere agree.
+FOLDER = REPO / os.environ.get("SPROUT_EMBEDDED_FOLDER", ".embedded")
+QUEUES = FOLDER / "broker" / "queues"
+EXCHANGES = FOLDER / "broker" / "exchanges"
+PROCESSED = FOLDER / "broker" / "processed"
+RESULTS = FOLDER / "results"
+
+#: How often, in seconds, a worker or a client looks for a new message or result.
+POLL = 0.005
+
+for folder in (QUEUES, EXCHANGES, PROCESSED, RESULTS):
+    folder.mkdir(parents=True, exist_ok=True)
+
+broker_url = "filesystem://localhost//"
+# kombu's filesystem transport, with its writes made safe for several
+# processes at once (see sprout/filesystem.py).
+broker_transport = "sprout.filesystem:Transport"
+broker_transport_options = {
+    # Producers write where consumers read: one folder serves both.
+    "data_folder_in": str(QUEUES),
+    "data_folder_out": str(QUEUES),
+    "control_folder": str(EXCHANGES),
+    "store_processed": True,
+    "processed_folder": str(PROCESSED),
+    "polling_interval": POLL,
+}
+# Celery's file result store, asked as often as the broker (see sprout/filesystem.py).
+result_backend = f"sprout.filesystem:ResultStore+file://{RESULTS}"
+# A chord's last step waits for the others by asking the result store again
+# and again, each time with a message: ten times a second, not once.
+result_chord_retry_interval = 0.1
+
+# The days name RabbitMQ and Redis in ``Celery(broker=..., backend=...)``, and
+# only the environment outranks what an app is given there: Celery's own
+# ``celery --broker`` option works the same way.
+os.environ["CELERY_BROKER_URL"] = broker_url
+os.environ["CELERY_RESULT_BACKEND"] = result_backend
