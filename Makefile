@@ -5,10 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help venv services lint test test-api notebooks serve
+# The tests that run a second time on the embedded stack: the days' and the API's.
+EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_serve.py
+
+.PHONY: help demo venv services lint test test-embedded test-api notebooks serve bench
 
 help: ## List the commands.
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,9 @@ $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	touch $@
 
+demo: venv ## The whole course in one run, with or without RabbitMQ and Redis (TASK_DELAY=0.5).
+	$(BIN)/python -m sprout.demo
+
 venv: $(VENV)/.installed ## Create .venv from the pinned requirements.
 
 services: venv ## Say whether the broker (RabbitMQ) and the result store (Redis) answer.
@@ -28,8 +34,14 @@ lint: venv ## Check the code and the notebooks with ruff.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: services lint ## Every test and every notebook, against the live broker and result store.
+test: services lint ## Every test and notebook on RabbitMQ + Redis; the days' and the API's again without them.
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-embedded
+
+test-embedded: venv ## The days' and the API's tests on the embedded stack, in .embedded/tests/.
+	rm -rf .embedded/tests
+	CELERY_CONFIG_MODULE=sprout.embedded SPROUT_EMBEDDED_FOLDER=.embedded/tests \
+		$(BIN)/pytest $(EMBEDDED_TESTS)
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_serve.py
@@ -39,3 +51,6 @@ notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK
 
 serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
 	$(BIN)/python -m sprout.serve
+
+bench: services ## How long a 4-step chain takes on RabbitMQ + Redis and on the embedded stack.
+	$(BIN)/python benchmarks/chain_latency.py

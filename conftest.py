@@ -64,11 +64,12 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.xdist_group(group))
     # xdist hands the groups out in this order: the longest first, so that none
     # is left to run alone at the end. The default-queue tests are one long
-    # group; notebooks are slow to start. The order within a group stays.
+    # group, and so is each run of make demo; notebooks are slow to start. The
+    # order within a group stays.
     items.sort(key=start_order)
 
 
 def start_order(item):
-    if item.get_closest_marker("default_queue"):
+    if item.get_closest_marker("default_queue") or item.path.stem == "test_demo":
         return 0
     return 1 if item.path.suffix == ".ipynb" else 2

@@ -1,4 +1,4 @@
-"""Helpers that the course's tests and notebooks share.
+"""Helpers that the course's tests, notebooks, make demo and make serve share.
 
 The lessons themselves (day0/ … day7/) never import this package: each day is
 a complete Celery project on its own.

@@ -18,10 +18,9 @@ import uuid
 from pathlib import Path
 
 from celery import Celery
-from kombu import Connection
 
 from .processes import spawn, terminate
-from .services import broker_url
+from .services import broker_connection, broker_url
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_QUEUE = "celery"
@@ -93,12 +92,20 @@ class DayWorker:
         """Start the worker and return once it answers a ping."""
         if self.running:
             return self
+        return self.launch().wait_until_ready(timeout)
+
+    def launch(self):
+        """Start the worker's process and return at once (``wait_until_ready`` waits for it)."""
         env = {**os.environ, **self.env}
         fd, log_path = tempfile.mkstemp(prefix=f"{self.day}-worker-", suffix=".log")
         self.log_path = Path(log_path)
         with os.fdopen(fd, "wb") as log:
             self.process = spawn(self.command(), cwd=self.cwd, env=env, stdout=log)
         atexit.register(self.stop)
+        return self
+
+    def wait_until_ready(self, timeout=60.0):
+        """Return once the launched worker answers a ping."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -147,7 +154,7 @@ class DayWorker:
 
     def purge(self):
         """Drop the messages waiting in the worker's queue (tasks left by an earlier run)."""
-        with Connection(broker_url()) as connection:
+        with broker_connection() as connection:
             channel = connection.default_channel
             try:
                 return channel.queue_purge(self.queue) or 0
@@ -156,7 +163,7 @@ class DayWorker:
 
     def delete_queue(self):
         """Remove the worker's queue from the broker (for queues made for one test)."""
-        with Connection(broker_url()) as connection:
+        with broker_connection() as connection:
             try:
                 connection.default_channel.queue_delete(self.queue)
             except connection.channel_errors:

@@ -135,6 +135,17 @@ def test_flower_serves_on_5555_behind_basic_auth(compose):
     assert any(str(port).endswith(":5555") for port in flower["ports"])
 
 
+def test_rabbitmq_and_redis_answer_on_this_machine_as_the_days_and_make_demo_expect(compose):
+    # make demo starts them with `docker compose up -d broker redis`, then uses
+    # the URLs of a local RabbitMQ and Redis, on loopback only.
+    services = compose["services"]
+    assert "127.0.0.1:${RABBITMQ_PORT:-5672}:5672" in services["broker"]["ports"]
+    assert "127.0.0.1:${REDIS_PORT:-6379}:6379" in services["redis"]["ports"]
+    assert all(
+        str(port).startswith("127.0.0.1:") for s in services.values() for port in s.get("ports", [])
+    )
+
+
 def test_secrets_come_from_the_environment_and_are_required(compose):
     api = compose["services"]["api"]["environment"]
     flower = compose["services"]["flower"]["environment"]
