@@ -18,7 +18,7 @@ Usage::
    submitted over HTTP; ``manage.py watch`` shows its steps live until the end;
    the API gives the result.
 
-Each worker reads a queue of the demo's own, so a worker you left running
+Each worker reads a queue of this run's own, so a worker you left running
 never takes the demo's tasks (``sprout/demo_settings.py`` says how). Whatever
 the demo started stops before it ends, when a step fails too (the demo then
 says which and exits with status 1) and on Ctrl+C.
@@ -34,6 +34,7 @@ import sys
 import time
 import traceback
 import urllib.request
+import uuid
 from dataclasses import dataclass
 
 from kombu.utils.url import maybe_sanitize_url
@@ -43,6 +44,8 @@ from .services import broker_url, check_services, result_backend_url
 from .worker import REPO, DayWorker
 
 DEFAULT_DELAY = "0.5"
+# Each run's queues are its own: two demos at once never take each other's tasks.
+RUN = uuid.uuid4().hex[:6]
 
 
 @dataclass(frozen=True)
@@ -232,11 +235,11 @@ def run_example(lesson, worker, env):
 def tour(env, workers):
     say("Each day's worker starts in the day's folder: celery -A taskrunner worker -l INFO")
     day_workers = [
-        DayWorker(lesson.day, queue=f"sprout-demo-{lesson.day}", env=env) for lesson in LESSONS
+        DayWorker(lesson.day, queue=f"sprout-demo-{RUN}-{lesson.day}", env=env)
+        for lesson in LESSONS
     ]
     for worker in day_workers:
         worker.env["SPROUT_DEMO_QUEUE"] = worker.queue
-        worker.purge()  # Tasks left by an earlier demo that was killed.
         workers.append(worker.launch())
     for worker in day_workers:
         try:
@@ -273,10 +276,9 @@ def get_json(url):
 def api_tour(env, workers):
     say()
     say("The API: day 7's job chain for a named test case, over HTTP")
-    queue = "sprout-demo-api"
+    queue = f"sprout-demo-{RUN}-api"
     env = {**env, "SPROUT_DEMO_QUEUE": queue, "CELERY_TASK_DEFAULT_QUEUE": queue}
     worker = DayWorker("api", folder=API, app="config", queue=queue, env=env)
-    worker.purge()
     workers.append(worker)
     say("  its worker:  cd api && celery -A config worker -l INFO")
     try:
