@@ -5,8 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-# The tests that run a second time on the embedded stack: the days' and the API's.
-EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_serve.py
+# The tests that run a second time on the embedded stack: the days', the API's,
+# and make demo's (one of which runs there only).
+EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_serve.py \
+	tests/test_demo.py
 
 .PHONY: help demo venv services lint test test-embedded test-api notebooks serve bench
 

@@ -184,8 +184,12 @@ def test_a_failed_step_says_why_and_the_steps_after_it_did_not_run(client):
     assert div["error"] == "OverflowError: the result of step 'div' is too large for a number: inf"
     assert workflow["error"] == f"step 'div' failed: {div['error']}"
     assert [(step["state"], step["error"]) for step in later] == [("NOT_RUN", None)] * 3
-    # Celery itself records the later steps as failed, with the same error.
-    later_records = read_records([step["task_id"] for step in later])
+    # Celery itself records the later steps as failed, with the same error, a
+    # moment after the failed step's own record.
+    deadline = time.monotonic() + 10
+    while None in (later_records := read_records([step["task_id"] for step in later])):
+        assert time.monotonic() < deadline, later_records
+        time.sleep(0.05)
     assert {record["status"] for record in later_records} == {"FAILURE"}
     # A workflow that has finished cannot be cancelled.
     response = client.post(f"{workflow['links']['cancel']}")

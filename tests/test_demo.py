@@ -16,9 +16,11 @@ from sprout.processes import free_port
 from sprout.services import embedded
 from sprout.worker import REPO
 
-pytestmark = pytest.mark.skipif(
-    embedded(), reason="make demo picks its stack itself: the live leg runs these tests"
-)
+# make test runs this module twice: on RabbitMQ + Redis, then on the embedded
+# stack. make demo picks its stack itself, so each test runs in one of them:
+# the demo without any server in the second, where there is room for it.
+live_leg = pytest.mark.skipif(embedded(), reason="the run on RabbitMQ + Redis has this test")
+embedded_leg = pytest.mark.skipif(not embedded(), reason="the run on the embedded stack has it")
 
 # What the tour prints, day by day: the results of each day's README example.
 RESULTS = {
@@ -123,18 +125,21 @@ def check_tour(output):
     assert re.search(r"\nDone in \d+ s; every process the demo started has stopped\.\n$", output)
 
 
+@live_leg
 def test_demo_tours_the_course_on_rabbitmq_and_redis(tmp_path):
     output = run_demo(tmp_path, {})
     assert "\nStack: RabbitMQ + Redis, because they answer at amqp://" in output
     check_tour(output)
 
 
+@embedded_leg
 def test_demo_runs_on_files_without_any_server_or_docker(tmp_path):
     closed = free_port()
     bin_folder = tmp_path / "bin"
     calls = fake_docker(bin_folder, engine=False)
     folder = f".embedded/test-demo-{uuid.uuid4().hex[:8]}"
     env = {
+        "CELERY_CONFIG_MODULE": "",  # as on a new machine: nothing chosen beforehand
         "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}//",
         "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{closed}/0",
         "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
@@ -156,6 +161,7 @@ def test_demo_runs_on_files_without_any_server_or_docker(tmp_path):
     check_tour(output)
 
 
+@live_leg
 def test_with_a_docker_engine_the_demo_starts_the_compose_services(tmp_path, monkeypatch):
     calls = fake_docker(tmp_path / "bin", engine=True)
     closed = free_port()
@@ -175,6 +181,7 @@ def test_with_a_docker_engine_the_demo_starts_the_compose_services(tmp_path, mon
     assert stop == ["docker", "compose", "stop", "broker", "redis"]
 
 
+@live_leg
 def test_the_tour_runs_the_commands_that_the_days_give_for_their_second_terminal():
     # Each day's app module opens with its two terminals' commands; the README
     # of a day with a script of its own gives the same command.
@@ -189,6 +196,7 @@ def test_the_tour_runs_the_commands_that_the_days_give_for_their_second_terminal
             assert f"\n{lesson.command}\n" in (folder / "README.md").read_text(), lesson.day
 
 
+@live_leg
 def test_a_failing_step_stops_everything_and_says_which(tmp_path):
     # A day whose example fails: the demo names it, exits 1, and stops its workers.
     code = (
