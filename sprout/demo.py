@@ -353,7 +353,8 @@ def main():
         if stack == "embedded":
             from .embedded import FOLDER
 
-            say(f"  Messages and results are files under {FOLDER.relative_to(REPO)}/.")
+            where = FOLDER.relative_to(REPO) if FOLDER.is_relative_to(REPO) else FOLDER
+            say(f"  Messages and results are files under {where}/.")
         say()
         env = {"TASK_DELAY": delay}
         tour(env, started)

@@ -24,7 +24,7 @@ A file has no way to wake its reader, so workers look for new messages, and
 clients for results, every ``POLL`` seconds. At the defaults (a second for a
 message, half a second for a result), each step of a chain would wait that
 long; at 5 ms, a 4-step chain takes about two to three times as long as on
-RabbitMQ and Redis, and an idle worker uses about 1 % of a core.
+RabbitMQ and Redis, and an idle worker uses 2 to 3 % of a core.
 
 ``SPROUT_EMBEDDED_FOLDER`` puts the folders elsewhere (the tests give each run
 a folder of its own).

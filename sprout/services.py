@@ -89,9 +89,10 @@ def main():
     if problems:
         return 1
     if embedded():
-        from .embedded import FOLDER
+        from .embedded import FOLDER, REPO
 
-        print(f"the embedded stack: messages and results in files under {FOLDER}")
+        where = FOLDER.relative_to(REPO) if FOLDER.is_relative_to(REPO) else FOLDER
+        print(f"the embedded stack: messages and results in files under {where}/")
         return 0
     print(
         f"broker {maybe_sanitize_url(broker_url())} and result store "
