@@ -194,8 +194,12 @@ def choose_stack():
             redis_port = os.environ.get("REDIS_PORT", "6379")
             os.environ["CELERY_BROKER_URL"] = f"amqp://guest:guest@127.0.0.1:{rabbitmq_port}//"
             os.environ["CELERY_RESULT_BACKEND"] = f"redis://127.0.0.1:{redis_port}/0"
-            wait_for_services()
             stop = ["docker", "compose", "stop", "broker", "redis"]
+            try:
+                wait_for_services()
+            except DemoFailed:
+                subprocess.run(stop, cwd=REPO)
+                raise
             return "RabbitMQ + Redis in Docker", "docker compose started them", stop
         reasons.append("docker compose could not start them")
     else:
