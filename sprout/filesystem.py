@@ -19,9 +19,11 @@ worker's remote-control queue stops receiving every later broadcast), and
 messages are named by a zero-padded clock, so that they are read in the order
 they were sent.
 
-``ResultStore`` is Celery's file result store, whose ``get()`` looks for a
-result as often as a worker looks for a message, rather than every half
-second, the default of every result store that cannot push.
+``ResultStore`` is Celery's file result store, written the same way (Celery
+empties a task's file, then fills it: a client reading in between saw the
+task back in PENDING), and whose ``get()`` looks for a result as often as a
+worker looks for a message, rather than every half second, the default of
+every result store that cannot push.
 """
 
 import contextlib
@@ -35,6 +37,27 @@ from celery.worker import state as worker_state
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
+
+
+def write_atomically(path, data, replace=True):
+    """Write a file under a name no reader looks at, then give it its name.
+
+    A reader finds the whole file or none. With ``replace=False``, a file
+    that another process gave that name first is kept.
+    """
+    folder, name = os.path.split(path)
+    fd, part = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(str_to_bytes(data))
+        if replace:
+            os.replace(part, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(part, path)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
 
 
 class Channel(filesystem.Channel):
@@ -59,7 +82,7 @@ class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
         name = f"{time.time_ns():020d}_{uuid.uuid4()}.{queue}.msg"
         # A name that starts with a dot belongs to no queue: readers skip it.
-        self._write_atomically(os.path.join(self.data_folder_out, name), dumps(payload))
+        write_atomically(os.path.join(self.data_folder_out, name), dumps(payload))
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
         file = self._exchange_file(exchange)
@@ -67,25 +90,8 @@ class Channel(filesystem.Channel):
         if not file.exists():
             # An empty table, created whole; kombu then adds the queue to it
             # under its lock, as it does to a table that exists.
-            self._write_atomically(str(file), dumps([]), replace=False)
+            write_atomically(str(file), dumps([]), replace=False)
         super()._queue_bind(exchange, routing_key, pattern, queue)
-
-    @staticmethod
-    def _write_atomically(path, text, replace=True):
-        folder, name = os.path.split(path)
-        fd, part = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(str_to_bytes(text))
-            if replace:
-                os.replace(part, path)
-            else:
-                # Fails if another process was first: theirs is kept.
-                with contextlib.suppress(FileExistsError):
-                    os.link(part, path)
-        finally:
-            if os.path.exists(part):
-                os.unlink(part)
 
 
 class Transport(filesystem.Transport):
@@ -118,6 +124,8 @@ def worker_stopping():
 
 
 class ResultStore(FilesystemBackend):
+    """Celery's file result store, written atomically and asked every 5 ms."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # As often as the broker's folder is looked at.
@@ -127,3 +135,8 @@ class ResultStore(FilesystemBackend):
     def wait_for(self, task_id, timeout=None, interval=0.5, **kwargs):
         interval = min(interval, self.poll)
         return super().wait_for(task_id, timeout=timeout, interval=interval, **kwargs)
+
+    def set(self, key, value):
+        # Celery's store empties the file, then fills it: a client reading in
+        # between would see no record, and the task back in PENDING.
+        write_atomically(os.fsdecode(self._filename(key)), value)

@@ -126,3 +126,29 @@ def test_a_client_asks_for_a_result_as_often_as_a_worker_looks_for_a_message(fol
     with pytest.raises(CeleryTimeoutError):
         app.AsyncResult("never-sent").get(timeout=0.05)
     assert len(asked) >= 5
+
+
+def test_a_record_being_rewritten_is_never_read_half_written(folder):
+    # A worker rewrites a task's record as it goes (STARTED, then SUCCESS);
+    # Celery's own file store empties the file first, so a reader could find
+    # no record at all, and the task back in PENDING (with "file://" here,
+    # this test fails within a few hundred reads).
+    (folder / "results").mkdir()
+    app = Celery(set_as_current=False)
+    app.conf.result_backend = f"sprout.filesystem:ResultStore+file://{folder / 'results'}"
+    backend = app.backend
+    backend.store_result("a-task", None, "STARTED")
+    stop = threading.Event()
+
+    def rewrite():
+        while not stop.is_set():
+            backend.store_result("a-task", None, "STARTED")
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        seen = {backend.get_task_meta("a-task")["status"] for _ in range(3000)}
+    finally:
+        stop.set()
+        writer.join()
+    assert seen == {"STARTED"}
