@@ -10,11 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from kombu import Connection
 
 from sprout import REPO
 from sprout.processes import free_port
-from sprout.services import broker_url
+from sprout.services import broker_connection
 from sprout.testing import unique_queue
 
 
@@ -74,7 +73,7 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
     finally:
         os.killpg(serve.pid, signal.SIGINT)
         output = serve.communicate(timeout=60)[0].decode()
-        with Connection(broker_url()) as connection:
+        with broker_connection() as connection:
             connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
     assert serve.returncode == 0, output
     assert "serve  | stopped" in output
