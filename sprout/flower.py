@@ -7,13 +7,12 @@ it answers its REST API, and returns once Flower answers.
 
 import atexit
 import os
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from .processes import free_port, spawn, terminate
+from .processes import celery_executable, free_port, spawn, terminate
 from .worker import REPO
 
 
@@ -30,10 +29,8 @@ class Flower:
         self.process = None
 
     def start(self, timeout=60.0):
-        celery = Path(sys.executable).with_name("celery")
         command = [
-            str(celery) if celery.exists() else "celery",
-            "-A", "taskrunner", "flower",
+            celery_executable(), "-A", "taskrunner", "flower",
             "--address=127.0.0.1", f"--port={self.port}",
         ]  # fmt: skip
         env = {**os.environ, "FLOWER_BASIC_AUTH": f"{self.user}:{self.password}"}

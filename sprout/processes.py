@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def die_with_parent():
@@ -28,6 +29,12 @@ def terminate(process, timeout):
             process.kill()
             process.wait()
     return process.returncode
+
+
+def celery_executable():
+    """The ``celery`` command of the environment that runs this process."""
+    celery = Path(sys.executable).with_name("celery")
+    return str(celery) if celery.exists() else "celery"
 
 
 def free_port():

@@ -21,10 +21,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from .api import API, ApiServer
-from .processes import spawn, terminate
+from .processes import celery_executable, spawn, terminate
 
 
 def relay(name, stream):
@@ -58,7 +57,7 @@ def main():
         print("serve  | DJANGO_SECRET_KEY is not set: using a random key for this run")
     api_port = int(env.get("API_PORT", "8000"))
     flower_port = int(env.get("FLOWER_PORT", "5555"))
-    celery = str(Path(sys.executable).with_name("celery"))
+    celery = celery_executable()
 
     processes = {
         "worker": start("worker", [celery, "-A", "config", "worker", "-l", "INFO"], env),

@@ -18,23 +18,32 @@ import uuid
 from pathlib import Path
 
 from celery import Celery
+from kombu.exceptions import OperationalError
 
-from .processes import spawn, terminate
+from .processes import celery_executable, spawn, terminate
 from .services import broker_connection, broker_url
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_QUEUE = "celery"
 
-# Ping needs only the broker, so one small app per process serves every day.
-_control_app = None
+# Ping needs only the broker, so one small app per broker serves every day.
+_control_apps = {}
 
 
-def _control():
-    global _control_app
-    if _control_app is None:
-        _control_app = Celery("sprout-control", set_as_current=False)
-        _control_app.conf.broker_url = broker_url()
-    return _control_app
+def control_app(url=None):
+    """A Celery app that sends remote-control commands (ping, inspect) to the broker at ``url``."""
+    url = url or broker_url()
+    if url not in _control_apps:
+        _control_apps[url] = Celery("sprout-control", set_as_current=False)
+        _control_apps[url].conf.broker_url = url
+    return _control_apps[url]
+
+
+def forget_control_app(url=None):
+    """Close the control app of ``url``: the next ``control_app(url)`` connects afresh."""
+    app = _control_apps.pop(url or broker_url(), None)
+    if app is not None:
+        app.close()
 
 
 class DayWorker:
@@ -48,12 +57,28 @@ class DayWorker:
         as it is). A client sends its tasks there with
         ``app.conf.task_default_queue = worker.queue``, and the worker of
         another day, reading another queue, never receives them.
-    env: extra environment variables for the worker (``TASK_DELAY`` ...).
+    env: extra environment variables for the worker (``TASK_DELAY`` ...); a
+        ``CELERY_BROKER_URL`` there is also where the worker is pinged.
     app: what ``celery -A`` is given: ``taskrunner`` for a day.
+    options: more options of ``celery worker`` (``["--include", "module"]``).
+    documented: run exactly ``celery -A APP worker -l INFO``, the README's
+        command, on the queue the app's settings name, with Celery's own node
+        name and number of processes (the other arguments but ``env`` are not
+        used).
     """
 
     def __init__(
-        self, day, *, folder=None, cwd=None, queue=None, env=None, concurrency=2, app="taskrunner"
+        self,
+        day,
+        *,
+        folder=None,
+        cwd=None,
+        queue=None,
+        env=None,
+        concurrency=2,
+        app="taskrunner",
+        options=(),
+        documented=False,
     ):
         self.day = day
         self.app = app
@@ -62,10 +87,19 @@ class DayWorker:
         self.queue = queue or day
         self.env = dict(env or {})
         self.concurrency = concurrency
+        self.options = list(options)
+        self.documented = documented
         self.node = f"{day}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        if documented:
+            self.node = f"celery@{socket.gethostname()}"
         self.process = None
         self.log_path = None
         self._log_text = ""
+
+    @property
+    def control(self):
+        """Celery's remote control, through the broker this worker uses."""
+        return control_app(self.env.get("CELERY_BROKER_URL")).control
 
     def command(self):
         """The README's command, plus what makes the worker quick to start and easy to find.
@@ -74,9 +108,10 @@ class DayWorker:
         queue of its own, ``run_worker`` also makes it send the tasks it starts
         itself (the next step of a chain) to that queue.
         """
+        if self.documented:
+            return [celery_executable(), "-A", self.app, "worker", "-l", "INFO"]
         if self.queue == DEFAULT_QUEUE:
-            celery = Path(sys.executable).with_name("celery")
-            start = [str(celery) if celery.exists() else "celery", "-A", self.app]
+            start = [celery_executable(), "-A", self.app]
         else:
             start = [sys.executable, "-m", "sprout.run_worker", self.queue, self.app]
         return [
@@ -86,6 +121,7 @@ class DayWorker:
             f"--concurrency={self.concurrency}",
             # One worker at a time has nobody to sync with: skip the wait.
             "--without-mingle", "--without-gossip",
+            *self.options,
         ]  # fmt: skip
 
     def start(self, timeout=60.0):
@@ -112,8 +148,13 @@ class DayWorker:
                 raise RuntimeError(
                     f"the {self.day} worker exited with code {self.process.returncode}:\n{self.log()}"
                 )
-            if _control().control.ping(destination=[self.node], timeout=0.5):
-                return self
+            try:
+                if self.control.ping(destination=[self.node], timeout=0.5):
+                    return self
+            except (OSError, OperationalError):
+                # The broker restarted since the last ping (a fault test did it):
+                # the next ping opens a new connection.
+                forget_control_app(self.env.get("CELERY_BROKER_URL"))
         self.stop()
         raise TimeoutError(
             f"the {self.day} worker did not answer within {timeout:.0f} s:\n{self.log()}"
