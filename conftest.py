@@ -39,6 +39,21 @@ def start_kernel_again_if_it_died(*args, **kwargs):
 nbval.kernel.start_new_kernel = start_kernel_again_if_it_died
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, the API's test database is a file rather than memory.
+
+    The API's worker runs in a process of its own and writes every step into
+    the test database, so it must be able to open it.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("database")
+        database["TEST"] = {**database.get("TEST", {}), "NAME": str(folder / "test.sqlite3")}
+
+
 def pytest_sessionstart(session):
     problems = check_services()
     if problems:

@@ -5,6 +5,7 @@
 a SQLite file of its own; ``make serve`` gives it the real settings.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,11 @@ class ApiServer:
         self.process = None
         self.log_path = Path(self.folder.name) / "gunicorn.log"
 
+    @property
+    def database_url(self):
+        """The API's database: its worker must write the steps there too."""
+        return self.env["DATABASE_URL"]
+
     def start(self, timeout=30):
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
@@ -93,6 +99,27 @@ class ApiServer:
             terminate(self.process, timeout)
         self.folder.cleanup()
         return None if self.process is None else self.process.returncode
+
+    def request(self, method, path, data=None, content_type="application/json"):
+        """Send a request to the server: its status, its JSON answer and how long it took.
+
+        ``data``: the body, as text; a dict or a list is sent as JSON.
+        """
+        if isinstance(data, dict | list):
+            data, content_type = json.dumps(data), "application/json"
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if data is None else data.encode(),
+            headers={} if data is None else {"Content-Type": content_type},
+        )
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, answer = response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            status, answer = error.code, json.load(error)
+        return status, answer, time.monotonic() - started
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -282,14 +282,16 @@ def api_tour(env, workers):
     say("The API: day 7's job chain for a named test case, over HTTP")
     queue = f"sprout-demo-{RUN}-api"
     env = {**env, "SPROUT_DEMO_QUEUE": queue, "CELERY_TASK_DEFAULT_QUEUE": queue}
-    worker = DayWorker("api", folder=API, app="config", queue=queue, env=env)
+    server = ApiServer(env=env)
+    # The worker writes each step into the API's database, as it runs.
+    worker_env = {**env, "DATABASE_URL": server.database_url}
+    worker = DayWorker("api", folder=API, app="config", queue=queue, env=worker_env)
     workers.append(worker)
     say("  its worker:  cd api && celery -A config worker -l INFO")
     try:
         worker.start()
     except (RuntimeError, TimeoutError) as exc:
         raise DemoFailed(f"the API's worker did not start: {exc}") from exc
-    server = ApiServer(env=env)
     workers.append(server)
     say("  the API:     cd api && gunicorn config.wsgi")
     try:

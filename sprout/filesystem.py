@@ -13,11 +13,12 @@ the same time:
   fills it, so two workers starting together can each write their own table
   and one of them is never found again (its ``ping`` goes unanswered).
 
-Two things more, which RabbitMQ does and kombu's transport does not: a
+Three things more, which RabbitMQ does and kombu's transport does not: a
 queue declared ``auto_delete`` goes away with its last consumer (so a stopped
-worker's remote-control queue stops receiving every later broadcast), and
+worker's remote-control queue stops receiving every later broadcast);
 messages are named by a zero-padded clock, so that they are read in the order
-they were sent.
+they were sent; and a message given back to its queue is marked
+``redelivered`` where Celery reads it.
 
 ``ResultStore`` is Celery's file result store, written the same way (Celery
 empties a task's file, then fills it: a client reading in between saw the
@@ -83,6 +84,13 @@ class Channel(filesystem.Channel):
         name = f"{time.time_ns():020d}_{uuid.uuid4()}.{queue}.msg"
         # A name that starts with a dot belongs to no queue: readers skip it.
         write_atomically(os.path.join(self.data_folder_out, name), dumps(payload))
+
+    def _restore(self, message):
+        # A message given back (a worker rejected it, or its pool process
+        # died) says so where Celery reads it, as RabbitMQ's do: kombu marks it
+        # at the top of its payload, which no reader looks at.
+        message.delivery_info["redelivered"] = True
+        super()._restore(message)
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
         file = self._exchange_file(exchange)

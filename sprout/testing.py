@@ -7,6 +7,7 @@ and sends to a queue made for it alone, so a task left behind by a failed test
 waits where no other day's worker looks, and the queue is deleted at the end.
 """
 
+import contextlib
 import importlib
 import io
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -148,6 +150,60 @@ def record_redis_commands(app, monkeypatch):
 
     monkeypatch.setattr(client, "execute_command", recording)
     return commands
+
+
+def database_url(settings):
+    """``DATABASE_URL`` for the database of Django's connection ``settings``.
+
+    In a test, after pytest-django has set the test database up, that is the
+    test database: an API worker started with it writes its steps where the
+    test reads them.
+    """
+    if settings["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings['NAME']}"
+    user = quote(settings["USER"] or "")
+    password = f":{quote(settings['PASSWORD'])}" if settings["PASSWORD"] else ""
+    host = f"{settings['HOST'] or 'localhost'}:{settings['PORT'] or 5432}"
+    return f"postgres://{user}{password}@{host}/{quote(settings['NAME'])}"
+
+
+@contextlib.contextmanager
+def api_worker(name, *, env=None, options=()):
+    """The API's worker, on a queue of its own and on the test database, while the block runs.
+
+    The API's app sends its steps to that queue meanwhile, and the worker
+    writes them where the test reads them. Use it in a module-scoped fixture
+    that depends on ``django_db_setup``, so that the test database exists.
+    """
+    from django.db import connection
+
+    from config import celery_app
+
+    from .api import API
+
+    env = {"DATABASE_URL": database_url(connection.settings_dict), **(env or {})}
+    worker = DayWorker(
+        "api", folder=API, app="config", queue=unique_queue(name), env=env, options=options
+    )
+    default_queue = celery_app.conf.task_default_queue
+    # Before the first message is sent: the API's steps go to this worker.
+    celery_app.conf.task_default_queue = worker.queue
+    try:
+        with worker:
+            yield worker
+    finally:
+        celery_app.conf.task_default_queue = default_queue
+        worker.delete_queue()
+
+
+def wait_for_state(row, states, timeout=10):
+    """``row`` (a step of the API), read again until its state is one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while row.state not in states:
+        assert time.monotonic() < deadline, row
+        time.sleep(0.02)
+        row.refresh_from_db()
+    return row
 
 
 class Terminal(io.StringIO):

@@ -1,8 +1,10 @@
 """The workflows API (api/): day 7's job chain started and followed through Django REST Framework.
 
 The API's worker runs from api/, as ``celery -A config worker`` does, on a
-queue of its own; the API in this process sends the steps there. Everything
-runs against the live broker and result store.
+queue of its own; the API in this process sends the steps there. The worker
+writes every step into the test database, where the API reads it: the tests
+commit what they write (``transaction=True``). Everything runs against the
+live broker and result store.
 """
 
 import io
@@ -11,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 import uuid
 
@@ -18,16 +21,19 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from config import celery_app
-from runs import tasks
-from runs.models import Workflow
+from runs import jobs, tasks
+from runs.models import Step, Workflow
 from runs.serializers import job_data_errors
-from runs.status import read_records, read_statuses
 from runs.testcases import TESTCASES
-from sprout import DayWorker
+from sprout import testing
 from sprout.api import API, ApiServer, wait_until_finished
-from sprout.testing import Terminal, record_redis_commands, unique_queue
+from sprout.testing import (
+    Terminal,
+    record_redis_commands,
+    task_log,
+)
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Each step sleeps this long on the worker: short, yet long enough to see STARTED.
 TASK_DELAY = os.environ.get("TASK_DELAY", "0.5")
@@ -42,20 +48,10 @@ TUTORIAL_GET = """curl -d 'task_list=["e2f970f6-52ed-48fe-ad4c-93c31d312f92","30
 
 
 @pytest.fixture(scope="module")
-def api_worker():
-    """The API's worker, started from api/ on a queue made for this module."""
-    worker = DayWorker(
-        "api", folder=API, app="config", queue=unique_queue("api"), env={"TASK_DELAY": TASK_DELAY}
-    )
-    default_queue = celery_app.conf.task_default_queue
-    # Before the first message is sent: the API's steps go to this worker.
-    celery_app.conf.task_default_queue = worker.queue
-    try:
-        with worker:
-            yield worker
-    finally:
-        celery_app.conf.task_default_queue = default_queue
-        worker.delete_queue()
+def api_worker(django_db_setup):
+    """The API's worker, started from api/ on a queue made for this module, on the test database."""
+    with testing.api_worker("api", env={"TASK_DELAY": TASK_DELAY}) as worker:
+        yield worker
 
 
 @pytest.fixture(autouse=True)
@@ -105,11 +101,19 @@ def test_the_three_testcases_give_their_results(client):
         ("add", "SUCCESS", 12.0),
         ("sub", "SUCCESS", 10.0),
     ]
-    assert all(step["date_done"] and step["error"] is None for step in tc01["steps"])
+    assert all(step["error"] is None and step["tries"] == 1 for step in tc01["steps"])
     assert [step["name"] for step in finished["ESG-TC03"]["steps"]] == ["add", "sub"]
-    # The stored ids are those the worker ran the steps under: each holds its step's result.
-    records = read_records(Workflow.objects.get(id=started["ESG-TC02"]["id"]).task_ids)
-    assert [record["result"] for record in records] == [{"div_result": 2.0}, {"mul_result": 6.0}]
+    # The worker wrote each step's row as it ran, under the task ids the API stored.
+    steps = Step.objects.filter(workflow_id=started["ESG-TC02"]["id"]).order_by("position")
+    assert [(step.task_id, step.result) for step in steps] == list(
+        zip(
+            started["ESG-TC02"]["task_ids"], [{"div_result": 2.0}, {"mul_result": 6.0}], strict=True
+        )
+    )
+    # Celery's result store keeps no start time; the database does.
+    for step in steps:
+        assert step.started_at < step.finished_at
+    assert steps[0].finished_at <= steps[1].started_at
 
 
 def test_a_new_workflow_answers_202_with_its_location_and_its_task_ids_in_order(client):
@@ -120,7 +124,9 @@ def test_a_new_workflow_answers_202_with_its_location_and_its_task_ids_in_order(
     assert workflow["testcase"] == "ESG-TC02"
     assert workflow["job_data"] == TC02
     assert [step["task_id"] for step in workflow["steps"]] == workflow["task_ids"]
-    assert Workflow.objects.get(id=workflow["id"]).task_ids == workflow["task_ids"]
+    assert [step.task_id for step in Step.objects.filter(workflow_id=workflow["id"])] == (
+        workflow["task_ids"]
+    )
     assert workflow["state"] in {"PENDING", "STARTED"}
     assert workflow["progress"] == "0/2"
 
@@ -136,32 +142,44 @@ def test_a_form_encoded_post_takes_job_data_as_json_text(client):
     assert response.json()["job_data"] == TC03
 
 
-def test_reading_a_workflow_asks_the_result_store_once(client, count_redis_commands):
+def stored_workflow(testcase="ESG-TC02", steps=("div", "mul"), job_data=TC02):
+    """A workflow in the database only: its steps are never sent, and stay PENDING."""
+    workflow = Workflow.objects.create(testcase=testcase, job_data=job_data)
+    Step.objects.bulk_create(
+        Step(workflow=workflow, position=position, name=name, task_id=str(uuid.uuid4()))
+        for position, name in enumerate(steps)
+    )
+    return workflow
+
+
+def test_reading_a_workflow_asks_the_database_for_its_steps_once(
+    client, count_redis_commands, django_assert_num_queries
+):
     location = start(client, "ESG-TC01", TC01)["Location"]
     count_redis_commands.clear()
-    workflow = client.get(location).json()
+    # The workflow, then all its steps: the result store is not asked at all.
+    with django_assert_num_queries(2):
+        workflow = client.get(location).json()
     assert len(workflow["steps"]) == 4
-    assert count_redis_commands == ["MGET"]
+    assert count_redis_commands == []
 
 
-def test_reading_a_hundred_steps_asks_the_result_store_once(count_redis_commands):
-    workflow = Workflow(testcase="ESG-TC01", task_ids=[str(uuid.uuid4()) for _ in range(100)])
-    steps = read_statuses([workflow])[workflow.id]["steps"]
+def test_reading_a_hundred_steps_is_one_query(client, django_assert_num_queries):
+    workflow = stored_workflow("ESG-TC01", ["div"] + ["mul"] * 99)
+    with django_assert_num_queries(2):
+        steps = client.get(f"/api/workflows/{workflow.id}/").json()["steps"]
     assert [step["state"] for step in steps] == ["PENDING"] * 100
-    assert count_redis_commands == ["MGET"]
 
 
-def test_the_list_is_paged_newest_first_and_read_in_one_round_trip(client, count_redis_commands):
-    # Records only: the steps are never sent, and stay PENDING.
-    created = [
-        Workflow.objects.create(
-            testcase="ESG-TC02", job_data=TC02, task_ids=[str(uuid.uuid4()), str(uuid.uuid4())]
-        )
-        for _ in range(21)
-    ]
+def test_the_list_is_paged_newest_first_and_read_in_one_query_for_all_steps(
+    client, count_redis_commands, django_assert_num_queries
+):
+    created = [stored_workflow() for _ in range(21)]
     count_redis_commands.clear()
-    page = client.get("/api/workflows/").json()
-    assert count_redis_commands == ["MGET"]
+    # How many there are, the page of workflows, and all their steps.
+    with django_assert_num_queries(3):
+        page = client.get("/api/workflows/").json()
+    assert count_redis_commands == []
     assert page["count"] == 21
     assert page["next"].endswith("/api/workflows/?page=2")
     assert [workflow["id"] for workflow in page["results"]] == [
@@ -184,13 +202,9 @@ def test_a_failed_step_says_why_and_the_steps_after_it_did_not_run(client):
     assert div["error"] == "OverflowError: the result of step 'div' is too large for a number: inf"
     assert workflow["error"] == f"step 'div' failed: {div['error']}"
     assert [(step["state"], step["error"]) for step in later] == [("NOT_RUN", None)] * 3
-    # Celery itself records the later steps as failed, with the same error, a
-    # moment after the failed step's own record.
-    deadline = time.monotonic() + 10
-    while None in (later_records := read_records([step["task_id"] for step in later])):
-        assert time.monotonic() < deadline, later_records
-        time.sleep(0.05)
-    assert {record["status"] for record in later_records} == {"FAILURE"}
+    # A permanent error fails the step at once: it is not tried again.
+    assert div["tries"] == 1
+    assert div["finished_at"] is not None
     # A workflow that has finished cannot be cancelled.
     response = client.post(f"{workflow['links']['cancel']}")
     assert response.status_code == 409
@@ -207,12 +221,11 @@ def test_cancel_revokes_the_steps_that_have_not_run(client):
     assert [step["state"] for step in cancelled["steps"][1:]] == ["REVOKED"] * 3
     # The first step may be running: it finishes, and the next one never starts.
     deadline = time.monotonic() + 10
-    while (first := read_records(workflow["task_ids"][:1])[0]) is None or first["status"] not in {
-        "SUCCESS",
-        "REVOKED",
-    }:
+    first = Step.objects.get(task_id=workflow["task_ids"][0])
+    while first.state not in {"SUCCESS", "REVOKED"}:
         assert time.monotonic() < deadline, first
         time.sleep(0.05)
+        first.refresh_from_db()
     time.sleep(float(TASK_DELAY) + 0.2)
     after = client.get(workflow["links"]["self"]).json()
     assert after["state"] == "REVOKED"
@@ -220,6 +233,149 @@ def test_cancel_revokes_the_steps_that_have_not_run(client):
     # Cancelling again changes nothing.
     again = client.post(workflow["links"]["cancel"]).json()
     assert again["cancelled_at"] == cancelled["cancelled_at"]
+
+
+def wait_for_state(task_id, states):
+    """The step ``task_id``'s row, once its state is one of ``states``."""
+    return testing.wait_for_state(Step.objects.get(task_id=task_id), states)
+
+
+def test_relaunch_starts_a_new_workflow_with_the_same_testcase_and_job_data(client):
+    first = wait_until_finished(client, start(client, "ESG-TC02", TC02)["Location"])
+    response = client.post(first["links"]["relaunch"])
+    assert response.status_code == 202, response.json()
+    again = response.json()
+    assert response["Location"] == again["links"]["self"] != first["links"]["self"]
+    assert (again["testcase"], again["job_data"]) == ("ESG-TC02", TC02)
+    assert not set(again["task_ids"]) & set(first["task_ids"])
+    assert wait_until_finished(client, again["links"]["self"])["result"] == 6.0
+
+
+def test_resume_runs_a_cancelled_workflow_on_from_its_first_step_that_did_not_succeed(client):
+    workflow = start(client, "ESG-TC01", TC01).json()
+    wait_for_state(workflow["task_ids"][0], {"STARTED"})
+    client.post(workflow["links"]["cancel"])
+    wait_for_state(workflow["task_ids"][0], {"SUCCESS"})
+    response = client.post(workflow["links"]["resume"])
+    assert response.status_code == 202, response.json()
+    resumed = response.json()
+    assert resumed["resumed_from"] == workflow["id"]
+    assert response["Location"] == resumed["links"]["self"]
+    # div succeeded: carried over with its result, without a task of its own.
+    div, *later = resumed["steps"]
+    assert (div["state"], div["result"], div["task_id"], div["tries"]) == ("SUCCESS", 2.0, None, 1)
+    assert {step["state"] for step in later} <= {"PENDING", "STARTED"}
+    assert not {step["task_id"] for step in later} & set(workflow["task_ids"])
+    finished = wait_until_finished(client, resumed["links"]["self"])
+    assert (finished["state"], finished["progress"], finished["result"]) == ("SUCCESS", "4/4", 10.0)
+    # div ran once, in the first workflow; mul was handed its result, 2.0.
+    assert Step.objects.get(task_id=workflow["task_ids"][0]).tries == 1
+    assert finished["steps"][1]["result"] == 6.0
+    # The cancelled workflow is kept as it was.
+    assert client.get(workflow["links"]["self"]).json()["state"] == "REVOKED"
+
+
+def test_resume_hands_a_failed_step_the_last_result_and_runs_no_step_that_succeeded(client):
+    # 1e308 times 10.0 overflows: mul fails, with div's result as its input.
+    # (10.0, a float, because PostgreSQL's jsonb stores div's 1e308 as the
+    # integer 10**308, and an integer times 10 does not overflow.)
+    job_data = {"div": [1e308, 1], "mul": [10.0], "add": [6], "sub": [2]}
+    failed = wait_until_finished(client, start(client, "ESG-TC01", job_data)["Location"])
+    assert (failed["state"], failed["progress"]) == ("FAILURE", "1/4")
+    response = client.post(failed["links"]["resume"])
+    assert response.status_code == 202, response.json()
+    resumed = wait_until_finished(client, response["Location"])
+    assert [(step["state"], step["tries"]) for step in resumed["steps"]] == [
+        ("SUCCESS", 1),
+        ("FAILURE", 1),
+        ("NOT_RUN", 0),
+        ("NOT_RUN", 0),
+    ]
+    assert resumed["steps"][0]["task_id"] is None
+    assert resumed["error"] == failed["error"]
+    assert "too large for a number: inf" in resumed["error"]
+
+
+def test_resume_answers_409_for_a_running_or_a_successful_workflow(client):
+    running = start(client, "ESG-TC02", TC02).json()
+    response = client.post(running["links"]["resume"])
+    assert response.status_code == 409
+    assert "only a FAILURE or REVOKED workflow can be resumed" in response.json()["detail"]
+    done = wait_until_finished(client, running["links"]["self"])
+    response = client.post(done["links"]["resume"])
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "the workflow is SUCCESS: only a FAILURE or REVOKED workflow can be resumed, "
+        "and nothing is left to run"
+    )
+
+
+def test_resume_waits_for_a_cancelled_workflows_running_step(client):
+    workflow = start(client, "ESG-TC02", TC02).json()
+    wait_for_state(workflow["task_ids"][0], {"STARTED"})
+    client.post(workflow["links"]["cancel"])
+    response = client.post(workflow["links"]["resume"])
+    assert response.status_code == 409
+    assert response.json()["detail"] == ("step 'div' is still running: resume once it has finished")
+
+
+def test_a_step_delivered_again_after_it_succeeded_hands_on_its_recorded_result(client, api):
+    workflow = wait_until_finished(client, start(client, "ESG-TC02", TC02)["Location"])
+    div = Step.objects.get(task_id=workflow["task_ids"][0])
+    # What the database holds is what a second delivery hands on: it does not compute again.
+    div.result = {"div_result": 42.0}
+    div.save()
+    # Redis forgets the first run's result (as after result_expires) ...
+    celery_app.AsyncResult(div.task_id).forget()
+    # ... and the step's message comes again.
+    again = celery_app.send_task("steps.div", kwargs={"job_data": TC02}, task_id=div.task_id)
+    assert again.get(timeout=10) == {"div_result": 42.0}
+    div.refresh_from_db()
+    assert (div.state, div.tries) == ("SUCCESS", 1)
+    # Its log: the first run (started, succeeded, ended), then the second, which never started.
+    lines = task_log(api, div.task_id, count=6)
+    assert "already succeeded: handing on its recorded result" in lines
+    assert sum(line.startswith("started with") for line in lines) == 1
+
+
+def test_a_step_the_database_marks_revoked_never_runs_even_where_no_revoke_arrived(api):
+    workflow = stored_workflow()
+    div = workflow.steps.get(position=0)
+    div.state = "REVOKED"
+    div.save()
+    # Sent straight to the worker, with no revoke broadcast: the worker reads the row.
+    celery_app.send_task("steps.div", kwargs={"job_data": TC02}, task_id=div.task_id)
+    deadline = time.monotonic() + 10
+    while f"[{div.task_id}] ignored" not in api.log():
+        assert time.monotonic() < deadline, api.log()[-2000:]
+        time.sleep(0.05)
+    div.refresh_from_db()
+    assert (div.state, div.tries) == ("REVOKED", 0)
+
+
+def test_a_chain_sent_straight_to_the_worker_runs_without_a_record(api):
+    # As on days 4 to 7: no workflow, no row, and the steps run all the same.
+    assert jobs.job_chain(["div", "mul"], TC02).apply_async().get(timeout=10) == {"mul_result": 6.0}
+
+
+def test_sqlite_keeps_a_write_ahead_log_for_many_writers(tmp_path):
+    # The API's settings on a SQLite file of its own, whatever database this run uses.
+    script = (
+        "from django.db import connection; cursor = connection.cursor(); "
+        "print([cursor.execute(f'PRAGMA {name}').fetchone()[0] "
+        "for name in ('journal_mode', 'synchronous', 'busy_timeout')])"
+    )
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=API,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # WAL; synchronous NORMAL (1), safe with a write-ahead log; 20 s of waiting for the lock.
+    assert completed.stdout.split("\n")[-2] == "['wal', 1, 20000]", completed.stdout
 
 
 def run_curl(command, url):
@@ -235,7 +391,11 @@ def run_curl(command, url):
 
 def test_the_old_tutorials_two_commands_work_as_written(api_worker):
     # The API served by gunicorn, as in production, sending its steps to this module's worker.
-    with ApiServer({"CELERY_TASK_DEFAULT_QUEUE": api_worker.queue}) as server:
+    env = {
+        "CELERY_TASK_DEFAULT_QUEUE": api_worker.queue,
+        "DATABASE_URL": api_worker.env["DATABASE_URL"],
+    }
+    with ApiServer(env) as server:
         task_ids = run_curl(TUTORIAL_POST, server.url)
         assert len(task_ids) == 2
         # The second command as the tutorial wrote it, with the ids it printed.

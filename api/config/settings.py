@@ -74,6 +74,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The API and every process of the worker write to this one file at once.
+    DATABASES["default"]["OPTIONS"] = {
+        # The write-ahead log lets readers read while a writer writes, and a
+        # commit append to the log rather than rewrite the file.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # A transaction takes the write lock when it begins, so that two
+        # writers queue up rather than one failing half-way with "database is
+        # locked"; a writer waits up to 20 s for its turn. Every transaction of
+        # the API and the worker is a few statements long.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -140,6 +153,59 @@ CELERY_TASK_TRACK_STARTED = True
 # rather than hanging until the client gives up.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+
+# No step is lost when a worker dies. api/README.md ("What keeps a workflow
+# safe") tells each fault and what handles it.
+#
+# A step's message is acknowledged after the step has run, not before: a
+# worker that dies in the middle leaves it unacknowledged, and the broker
+# hands it to another worker.
+CELERY_TASK_ACKS_LATE = True
+# Also when only the pool process running the step dies (killed, out of
+# memory): the worker gives the message back rather than failing the step.
+# Celery warns that this "can cause message loops": a step that kills its
+# process every time would run forever. JobStep (runs/base.py) counts those
+# runs in the database and fails the step after three.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Each process of a worker reserves one message at a time, so that a dead
+# worker held no more than it was running.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A step may therefore run twice: when its worker died after it had finished
+# but before the broker heard so, or when the broker restarted meanwhile. Here
+# that is harmless. Each step is a pure function of its inputs, and JobStep
+# looks up the step's row first: a step that has already succeeded hands on
+# its recorded result rather than run again. A task of your own that sends an
+# email or charges a card must make the same check (keyed by its task id)
+# before you copy these settings.
+
+# No step is lost when the broker goes away. The broker confirms each message
+# it has taken (publisher confirms); a message it never confirmed is sent again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# A worker publishes a step's next step after the step has its result; while
+# the broker is down, it tries again for about 80 s, long enough to ride out a
+# restart of a minute, rather than fail a step that has done its work. (The
+# API, which must answer at once, tries once more only: runs/jobs.py.)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 40,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+# A worker waits for the broker when it starts, and reconnects by itself,
+# however long the broker is away.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A step that runs while the worker reconnects goes on and finishes: its
+# message comes back once the broker does, and JobStep hands on the recorded
+# result.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+
+# A hung step ends FAILURE rather than STARTED forever: at the soft limit
+# Celery raises SoftTimeLimitExceeded in the step, and at the hard limit it
+# kills the process that runs it. Both leave room for TASK_DELAY and for the
+# minute and more that publishing the next step may wait for the broker.
+CELERY_TASK_SOFT_TIME_LIMIT = float(os.environ.get("STEP_SOFT_TIME_LIMIT", "180"))
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 
 LOGGING = {
     "version": 1,

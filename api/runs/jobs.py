@@ -1,23 +1,52 @@
-"""Start a test case's job chain, and keep a record of its steps.
+"""Start a test case's job chain, cancel it, start it again, or resume it where it stopped.
 
 As in day 7, every step of the chain is given the whole job data, and finds
-its own operands in it.
+its own operands in it. The views call these functions and nothing else.
 """
 
-from celery import chain
+import logging
+
+import kombu.exceptions
+from celery import chain, states
 from celery.result import denied_join_result
-from django.db import DatabaseError, transaction
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
 
 from config import celery_app
 
-from . import tasks
-from .models import Workflow
+from .models import Step, Workflow
+from .status import summarize
 from .testcases import TESTCASES
 
+logger = logging.getLogger(__name__)
 
-def job_chain(testcase, job_data):
-    """The chain of ``testcase``'s steps, in order, each given the whole ``job_data``."""
-    return chain(getattr(tasks, step).s(job_data=job_data) for step in TESTCASES[testcase].steps)
+# The worker's settings let publishing wait a minute for the broker
+# (settings.py); a request must answer at once, so the API tries once more
+# only, and answers 503 when the broker does not take the chain.
+REQUEST_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+
+
+class Conflict(APIException):
+    """The workflow is not in a state that allows what was asked: 409, and the message says why."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
+def job_chain(names, job_data, previous=None):
+    """The chain of the steps ``names``, in order, each given the whole ``job_data``.
+
+    Each step is the task of that name (``div`` is ``steps.div``), sent by its
+    name as day 5 taught. ``previous``, a step's result, is handed to the first
+    step as if the step before it had just returned it.
+    """
+    signatures = [
+        celery_app.signature(f"steps.{name}", kwargs={"job_data": job_data}) for name in names
+    ]
+    if previous is not None:
+        signatures[0] = signatures[0].clone(args=(previous,))
+    return chain(*signatures)
 
 
 def step_ids(result):
@@ -34,33 +63,135 @@ def step_ids(result):
 
 
 def start(testcase, job_data):
-    """Send the test case's chain to the broker and return the stored ``Workflow``.
+    """Send the test case's chain to the broker and return the stored ``Workflow``."""
+    workflow = Workflow(testcase=testcase, job_data=job_data)
+    return launch(workflow, TESTCASES[testcase].steps)
+
+
+def launch(workflow, names, carried=()):
+    """Store ``workflow`` with its steps ``names``, then send the chain of those not ``carried``.
+
+    ``carried``: the steps, in order, that succeeded in the workflow this one
+    resumes; they are kept as they are, and the chain starts after them with
+    the last one's result.
 
     Freezing the chain gives every step its task id before anything is sent.
-    The record is written, the chain sent, and only then is the record
-    committed: a broker that cannot be reached raises inside the transaction,
-    which leaves no record of a workflow that never started. The steps never
-    read the database, so sending before the commit cannot make them miss it.
+    The workflow and its steps are committed before the chain is sent,
+    because the worker looks up each step's row when the step starts. If the
+    broker does not take the chain, the workflow is deleted again: no record
+    is kept of a workflow that never started.
     """
-    workflow_chain = job_chain(testcase, job_data)
+    previous = carried[-1].result if carried else None
+    workflow_chain = job_chain(names[len(carried) :], workflow.job_data, previous)
     task_ids = step_ids(workflow_chain.freeze())
-    sent = False
-    try:
-        with transaction.atomic():
-            workflow = Workflow.objects.create(
-                testcase=testcase, job_data=job_data, task_ids=task_ids
+    steps = [
+        *(carry(step, workflow) for step in carried),
+        *(
+            Step(workflow=workflow, position=position, name=name, task_id=task_id)
+            for position, (name, task_id) in enumerate(
+                zip(names[len(carried) :], task_ids, strict=True), start=len(carried)
             )
-            # The API never waits for a result: it reads the steps' states from
-            # the result store when asked. Saying so keeps Celery from
-            # subscribing to each step's result in Redis as it sends the chain,
-            # so that starting a workflow needs the broker and nothing else.
-            with denied_join_result():
-                workflow_chain.apply_async()
-            sent = True
-    except DatabaseError:
-        if sent:
-            # The commit failed after the chain left: stop its steps, so that
-            # no workflow runs that the API cannot report on.
-            celery_app.control.revoke(task_ids)
+        ),
+    ]
+    with transaction.atomic():
+        workflow.save()
+        Step.objects.bulk_create(steps)
+    # The API answers with the workflow as it was launched, without reading it back.
+    workflow.status = summarize(steps, cancelled=False)
+    try:
+        # The API never waits for a result: it reads the steps' states from
+        # the database when asked. Saying so keeps Celery from subscribing to
+        # each step's result in Redis as it sends the chain, so that starting
+        # a workflow needs the broker and the database and nothing else.
+        with denied_join_result():
+            workflow_chain.apply_async(retry_policy=REQUEST_RETRY_POLICY)
+    except Exception:
+        workflow.delete()
         raise
     return workflow
+
+
+def carry(step, workflow):
+    """A copy of a step that succeeded, for the workflow that resumes its own.
+
+    It keeps its result, its times and its tries, and has no task id: it does
+    not run in the new workflow.
+    """
+    return Step(
+        workflow=workflow,
+        position=step.position,
+        name=step.name,
+        state=step.state,
+        result=step.result,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        tries=step.tries,
+    )
+
+
+def cancel(workflow):
+    """Stop the steps of ``workflow`` that have not finished.
+
+    A step that has not started, or waits to retry, is marked REVOKED in the
+    database, which every step reads before it runs: it will not run, even on
+    a worker that was away when the workflow was cancelled. Celery's revoke
+    then tells every worker to drop those steps on arrival. A step already
+    running finishes first, and the chain goes no further.
+    """
+    current = workflow.status["state"]
+    if workflow.cancelled_at is None and current in {states.SUCCESS, states.FAILURE}:
+        raise Conflict(f"the workflow has already finished ({current}): nothing to cancel")
+    with transaction.atomic():
+        stopped = workflow.steps.filter(state__in=[states.PENDING, states.RETRY])
+        task_ids = list(stopped.values_list("task_id", flat=True))
+        stopped.update(state=states.REVOKED, error="cancelled", finished_at=timezone.now())
+        if workflow.cancelled_at is None:
+            workflow.cancelled_at = timezone.now()
+            workflow.save(update_fields=["cancelled_at"])
+    if task_ids:
+        try:
+            celery_app.control.revoke(task_ids)
+        except kombu.exceptions.OperationalError as exc:
+            # The database has it already: the steps will not run.
+            logger.warning("could not tell the workers to drop %s: %s", task_ids, exc)
+    return refreshed(workflow)
+
+
+def relaunch(workflow):
+    """Start a new workflow with the test case and the job data of ``workflow``."""
+    if workflow.testcase not in TESTCASES:
+        raise Conflict(f"the test case {workflow.testcase!r} no longer exists")
+    return start(workflow.testcase, workflow.job_data)
+
+
+def resume(workflow):
+    """Start a new workflow that goes on where ``workflow``, failed or cancelled, stopped.
+
+    Its first step is the first one that did not succeed, and it is handed
+    the last successful step's result: no step that succeeded runs again.
+    """
+    current = workflow.status["state"]
+    if current not in {states.FAILURE, states.REVOKED}:
+        reason = "nothing is left to run" if current == states.SUCCESS else "it is still running"
+        raise Conflict(
+            f"the workflow is {current}: only a FAILURE or REVOKED workflow can be resumed, "
+            f"and {reason}"
+        )
+    steps = list(workflow.steps.all())
+    running = [step.name for step in steps if step.state in {states.STARTED, states.RETRY}]
+    if running:
+        raise Conflict(f"step {running[0]!r} is still running: resume once it has finished")
+    carried = []
+    for step in steps:
+        if step.state != states.SUCCESS:
+            break
+        carried.append(step)
+    resumed = Workflow(
+        testcase=workflow.testcase, job_data=workflow.job_data, resumed_from=workflow
+    )
+    return launch(resumed, [step.name for step in steps], carried)
+
+
+def refreshed(workflow):
+    """``workflow`` read again from the database, with its steps."""
+    return Workflow.objects.prefetch_related("steps").get(pk=workflow.pk)

@@ -1,5 +1,6 @@
 import json
 import math
+from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -7,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from . import jobs
-from .models import Workflow
-from .status import read_statuses
+from .models import Step, Workflow
+from .status import NOT_RUN
 from .testcases import TESTCASES, operand_count
 
 TESTCASE_NAMES = ", ".join(TESTCASES)
@@ -92,44 +93,58 @@ def job_data_errors(testcase, job_data):
         ),
     }
 )
-class JobDataField(serializers.Field):
-    """A JSON object: given as one in a JSON body, or as JSON text in a form."""
+class JobDataField(serializers.JSONField):
+    """DRF's JSONField: a JSON object in a JSON body, or JSON text in a form.
+
+    DRF marks a form's value as JSON text (``is_json_string``); this field
+    parses it as DRF's JSON parser parses a body, and says where it stopped.
+    """
+
+    default_error_messages: ClassVar = {
+        "invalid": "is not valid JSON: {reason}",
+        "not_an_object": "must be a JSON object that maps each step to its operands, not {kind}",
+    }
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
+        if getattr(data, "is_json_string", False):
             try:
                 data = loads(data)
             except (ValueError, RecursionError) as exc:
-                raise serializers.ValidationError(f"is not valid JSON: {exc}") from None
+                self.fail("invalid", reason=exc)
         if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                f"must be a JSON object that maps each step to its operands, not {json_kind(data)}"
-            )
+            self.fail("not_an_object", kind=json_kind(data))
         return data
-
-    def to_representation(self, value):
-        return value
 
 
 class StepSerializer(serializers.Serializer):
     name = serializers.CharField()
-    task_id = serializers.CharField()
-    state = serializers.CharField(
-        help_text="PENDING, STARTED, SUCCESS, FAILURE, REVOKED, or NOT_RUN after a failed step"
+    task_id = serializers.CharField(
+        allow_null=True,
+        help_text="The Celery task that runs the step; null for a step that a resumed "
+        "workflow carried over, with its result, from the workflow it resumed",
+    )
+    state = serializers.ChoiceField(
+        choices=[*Step.STATES, NOT_RUN],
+        help_text="PENDING, STARTED, RETRY (waiting to try again), SUCCESS, FAILURE, REVOKED, "
+        "or NOT_RUN after a failed step",
     )
     result = serializers.JSONField(allow_null=True, help_text="The step's result, once SUCCESS")
-    error = serializers.CharField(allow_null=True, help_text="Why the step failed, once FAILURE")
-    date_done = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(
+        allow_null=True, help_text="Why the step failed (FAILURE) or will try again (RETRY)"
+    )
+    tries = serializers.IntegerField(help_text="How many times the step has started")
+    started_at = serializers.DateTimeField(allow_null=True, help_text="When it first started")
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
     """A workflow: the test case and job data it was started with, and the state of its steps.
 
-    Its state is read from the result store; the view that lists workflows
-    reads the states of a whole page at once and hands them over in the
-    context, as ``statuses``.
+    Its status comes from the workflow itself (``Workflow.status``), computed
+    from its steps as the database records them.
     """
 
+    url = serializers.HyperlinkedIdentityField(view_name="workflow-detail")
     testcase = serializers.ChoiceField(
         choices=list(TESTCASES),
         error_messages={
@@ -137,7 +152,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
         },
     )
     job_data = JobDataField()
-    links = serializers.SerializerMethodField()
+    task_ids = serializers.SerializerMethodField(help_text="The steps' task ids, in order")
     state = serializers.SerializerMethodField(
         help_text="PENDING, STARTED, SUCCESS, FAILURE or REVOKED"
     )
@@ -145,16 +160,19 @@ class WorkflowSerializer(serializers.ModelSerializer):
     result = serializers.SerializerMethodField(help_text="The last step's result, once SUCCESS")
     error = serializers.SerializerMethodField(help_text="Which step failed and why, once FAILURE")
     steps = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
 
     class Meta:
         model = Workflow
         fields = (
             "id",
+            "url",
             "testcase",
             "job_data",
             "task_ids",
             "created_at",
             "cancelled_at",
+            "resumed_from",
             "state",
             "progress",
             "result",
@@ -162,7 +180,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "steps",
             "links",
         )
-        read_only_fields = ("task_ids", "cancelled_at")
+        read_only_fields = ("cancelled_at", "resumed_from")
 
     def validate(self, attrs):
         errors = job_data_errors(attrs["testcase"], attrs["job_data"])
@@ -173,44 +191,41 @@ class WorkflowSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         return jobs.start(validated_data["testcase"], validated_data["job_data"])
 
-    def status(self, workflow):
-        statuses = self.context.setdefault("statuses", {})
-        if workflow.id not in statuses:
-            statuses.update(read_statuses([workflow]))
-        return statuses[workflow.id]
+    def get_task_ids(self, workflow) -> list[str | None]:
+        return [step["task_id"] for step in workflow.status["steps"]]
+
+    def get_state(self, workflow) -> str:
+        return workflow.status["state"]
+
+    def get_progress(self, workflow) -> str:
+        return workflow.status["progress"]
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_result(self, workflow):
+        return workflow.status["result"]
+
+    def get_error(self, workflow) -> str | None:
+        return workflow.status["error"]
+
+    @extend_schema_field(StepSerializer(many=True))
+    def get_steps(self, workflow):
+        return StepSerializer(workflow.status["steps"], many=True).data
 
     @extend_schema_field(
         {
             "type": "object",
             "properties": {
-                "self": {"type": "string", "format": "uri"},
-                "cancel": {"type": "string", "format": "uri"},
+                name: {"type": "string", "format": "uri"}
+                for name in ("self", "cancel", "relaunch", "resume")
             },
         }
     )
     def get_links(self, workflow):
         request = self.context.get("request")
-        return {
-            "self": reverse("workflow-detail", args=[workflow.id], request=request),
-            "cancel": reverse("workflow-cancel", args=[workflow.id], request=request),
-        }
-
-    def get_state(self, workflow) -> str:
-        return self.status(workflow)["state"]
-
-    def get_progress(self, workflow) -> str:
-        return self.status(workflow)["progress"]
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_result(self, workflow):
-        return self.status(workflow)["result"]
-
-    def get_error(self, workflow) -> str | None:
-        return self.status(workflow)["error"]
-
-    @extend_schema_field(StepSerializer(many=True))
-    def get_steps(self, workflow):
-        return self.status(workflow)["steps"]
+        links = {"self": reverse("workflow-detail", args=[workflow.id], request=request)}
+        for action in ("cancel", "relaunch", "resume"):
+            links[action] = reverse(f"workflow-{action}", args=[workflow.id], request=request)
+        return links
 
 
 class TaskListField(serializers.Field):

@@ -1,6 +1,4 @@
-from celery import states
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -14,25 +12,17 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from config import celery_app
-
+from . import jobs
 from .health import check_services
-from .models import Workflow
+from .models import Workflow, task_states
 from .serializers import (
     TaskListSerializer,
     TestcaseSerializer,
     WorkflowSerializer,
 )
-from .status import NOT_RUN, read_statuses, task_states
 from .testcases import TESTCASES, operand_count
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
-
-
-def start_workflow(serializer, request):
-    """Start the workflow that ``serializer`` validated; the headers of the answer that says so."""
-    workflow = serializer.save()
-    return workflow, {"Location": reverse("workflow-detail", args=[workflow.id], request=request)}
 
 
 @extend_schema(tags=["workflows"])
@@ -42,13 +32,15 @@ class WorkflowViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Start a test case's workflow, list the workflows, read one's steps, cancel one.
+    """Start a test case's workflow, list the workflows, read one's steps; cancel, relaunch
+    or resume one.
 
     ``POST /api/workflows/`` answers 202 Accepted at once: the steps run on a
     Celery worker, and ``GET /api/workflows/{id}/`` follows them.
     """
 
-    queryset = Workflow.objects.all()
+    # One query for the workflows, one for all their steps, however many.
+    queryset = Workflow.objects.prefetch_related("steps")
     serializer_class = WorkflowSerializer
 
     @extend_schema(
@@ -58,17 +50,11 @@ class WorkflowViewSet(
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
         }
     )
-    def create(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        _, headers = start_workflow(serializer, request)
-        return Response(serializer.data, status=status.HTTP_202_ACCEPTED, headers=headers)
-
-    def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        # One round trip to the result store for every step of every workflow on the page.
-        serializer = self.get_serializer(page, many=True, context=self.status_context(page))
-        return self.get_paginated_response(serializer.data)
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        # Accepted, not created: the workflow runs from now on.
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response
 
     def get_object(self):
         try:
@@ -86,38 +72,51 @@ class WorkflowViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        """Revoke the steps that have not finished; a step already running finishes first.
-
-        The steps that have not started are marked REVOKED in the result
-        store at once, so that the workflow's state says REVOKED.
-        """
-        workflow = self.get_object()
-        current = read_statuses([workflow])[workflow.id]
-        if workflow.cancelled_at is None and current["state"] in {states.SUCCESS, states.FAILURE}:
-            return Response(
-                {
-                    "detail": f"the workflow has already finished ({current['state']}): "
-                    "nothing to cancel"
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        unfinished = [
-            step
-            for step in current["steps"]
-            if step["state"] not in states.READY_STATES and step["state"] != NOT_RUN
-        ]
-        if unfinished:
-            celery_app.control.revoke([step["task_id"] for step in unfinished])
-            for step in unfinished:
-                if step["state"] == states.PENDING:
-                    celery_app.backend.mark_as_revoked(step["task_id"], reason="cancelled")
-        if workflow.cancelled_at is None:
-            workflow.cancelled_at = timezone.now()
-            workflow.save(update_fields=["cancelled_at"])
+        """Revoke the steps that have not finished; a step already running finishes first."""
+        workflow = jobs.cancel(self.get_object())
         return Response(self.get_serializer(workflow).data)
 
-    def status_context(self, workflows):
-        return {**self.get_serializer_context(), "statuses": read_statuses(workflows)}
+    @extend_schema(
+        request=None,
+        responses={
+            202: WorkflowSerializer,
+            404: OpenApiResponse(ERROR),
+            409: OpenApiResponse(ERROR, description="The test case no longer exists"),
+            503: OpenApiResponse(ERROR, description="The broker is not reachable"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def relaunch(self, request, pk=None):
+        """Start a new workflow with the same test case and job data."""
+        return self.accepted(jobs.relaunch(self.get_object()))
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: WorkflowSerializer,
+            404: OpenApiResponse(ERROR),
+            409: OpenApiResponse(
+                ERROR, description="The workflow is running or has succeeded: nothing to resume"
+            ),
+            503: OpenApiResponse(ERROR, description="The broker is not reachable"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Continue a FAILURE or REVOKED workflow from its first step that did not succeed.
+
+        A new workflow starts: the steps that succeeded are carried over with
+        their results and do not run again; the first one that did not is
+        handed the last one's result.
+        """
+        return self.accepted(jobs.resume(self.get_object()))
+
+    def accepted(self, workflow):
+        """202 Accepted, with the new workflow and its Location."""
+        data = self.get_serializer(jobs.refreshed(workflow)).data
+        return Response(
+            data, status=status.HTTP_202_ACCEPTED, headers=self.get_success_headers(data)
+        )
 
 
 def describe_testcase(name):
@@ -238,8 +237,12 @@ class RootView(APIView):
         """Start a workflow; answer its steps' task ids in order (the tutorial's first command)."""
         serializer = WorkflowSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        workflow, headers = start_workflow(serializer, request)
-        return Response(workflow.task_ids, status=status.HTTP_202_ACCEPTED, headers=headers)
+        serializer.save()
+        return Response(
+            serializer.data["task_ids"],
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": serializer.data["url"]},
+        )
 
     @staticmethod
     def links(request):

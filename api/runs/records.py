@@ -1,0 +1,87 @@
+"""What the worker writes into the database as a step changes: started, retried, succeeded, failed.
+
+JobStep (``runs/base.py``) calls these from the process that runs the step.
+Each is one short transaction on the step's row, found by its task id: many
+worker processes write at once, and SQLite lets one write at a time.
+
+A task that the API did not start (a chain sent straight to the worker, as
+in days 4 to 7) has no row: these functions then write nothing, and the
+task runs all the same.
+"""
+
+from celery import states
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+
+from .models import Step
+
+#: Runs of a step that may end with their worker process before it gives up.
+MAX_LOST_RUNS = 3
+
+#: The states after which a step never runs again.
+ENDED = frozenset({states.SUCCESS, states.FAILURE, states.REVOKED})
+
+
+#: The states of a step that waits for a run: its first, or its next try.
+WAITING = (states.PENDING, states.RETRY)
+
+#: What ``begin`` answers for a step that runs now and has a row to record its end in.
+RUN = "run"
+
+
+def begin(task_id, redelivered):
+    """Record that the step ``task_id`` starts a run, and say what the worker must do.
+
+    Returns None for a task that has no row (run it, record nothing); ``RUN``
+    once the row says STARTED (run it, then record how it ended); or the row
+    itself when the step must not run: it has ended already (``ENDED``), or
+    it has lost ``MAX_LOST_RUNS`` runs.
+
+    A step's first delivery, the common case, is one UPDATE. A message that
+    the broker delivers again (``redelivered``) to a step still marked
+    STARTED means that the run before this one never ended: its worker died.
+    That case, like a step that does not wait for a run, reads the row under
+    a lock first.
+    """
+    if not redelivered:
+        started = Step.objects.filter(task_id=task_id, state__in=WAITING).update(
+            state=states.STARTED,
+            tries=F("tries") + 1,
+            started_at=Coalesce("started_at", Now()),
+            error="",
+        )
+        if started:
+            return RUN
+    with transaction.atomic():
+        step = Step.objects.select_for_update().filter(task_id=task_id).first()
+        if step is None or step.state in ENDED:
+            return step
+        if redelivered and step.state == states.STARTED:
+            step.lost_runs += 1
+        if step.lost_runs >= MAX_LOST_RUNS:
+            step.save(update_fields=["lost_runs"])
+            return step
+        step.state = states.STARTED
+        step.tries += 1
+        step.started_at = step.started_at or timezone.now()
+        step.error = ""
+        step.save(update_fields=["state", "tries", "started_at", "error", "lost_runs"])
+    return RUN
+
+
+def succeed(task_id, result):
+    Step.objects.filter(task_id=task_id).update(
+        state=states.SUCCESS, result=result, error="", finished_at=timezone.now()
+    )
+
+
+def retry(task_id, error):
+    Step.objects.filter(task_id=task_id).update(state=states.RETRY, error=error)
+
+
+def fail(task_id, error):
+    Step.objects.filter(task_id=task_id).update(
+        state=states.FAILURE, error=error, finished_at=timezone.now()
+    )

@@ -1,0 +1,161 @@
+"""The API's steps when things go wrong inside a worker: a killed process, a hung step, errors.
+
+Each fault is caused for real, on the worker this module starts (with the
+steps of ``faulty_steps.py`` beside the real ones), and each test checks what
+a reader cares about: how every workflow ends, and what the API says of each
+step. These faults happen on either stack, so the module runs on RabbitMQ +
+Redis and again on the embedded stack; a broker, a result store or a whole
+worker that dies are the matter of ``test_api_outages.py``.
+"""
+
+import time
+
+import pytest
+
+from config import celery_app
+from runs import jobs, testcases
+from runs.models import Step, Workflow
+from sprout import REPO
+from sprout.api import wait_until_finished
+from sprout.faults import kill_pool_process
+from sprout.testing import api_worker, wait_for_state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
+
+
+@pytest.fixture(scope="module")
+def fault_worker(django_db_setup):
+    """The API's worker, with the faulty steps too, on a queue of this module's, on the test database."""
+    env = {"TASK_DELAY": "0.5", "PYTHONPATH": str(REPO / "tests")}
+    with api_worker("api-faults", env=env, options=["--include", "faulty_steps"]) as worker:
+        yield worker
+
+
+@pytest.fixture(autouse=True)
+def api(fault_worker):
+    celery_app.set_current()
+    return fault_worker
+
+
+@pytest.fixture
+def testcase(monkeypatch):
+    """Declare a test case of the given steps, as testcases.py would; returns its name."""
+
+    def declare(*steps):
+        name = "FAULT-" + "-".join(steps)
+        monkeypatch.setitem(testcases.TESTCASES, name, testcases.Testcase(steps, {}))
+        return name
+
+    return declare
+
+
+def follow(client, workflow):
+    return wait_until_finished(client, f"/api/workflows/{workflow.id}/", timeout=60)
+
+
+def wait_for_step(workflow, position, states):
+    return wait_for_state(workflow.steps.get(position=position), states, timeout=30)
+
+
+def test_a_pool_process_killed_mid_step_runs_the_step_again_and_the_workflow_finishes(client, api):
+    workflow = jobs.start("ESG-TC01", TC01)
+    mul = wait_for_step(workflow, 1, {"STARTED"})
+    assert kill_pool_process(api) == mul.task_id
+    finished = follow(client, workflow)
+    assert (finished["state"], finished["result"]) == ("SUCCESS", 10.0)
+    assert [step["tries"] for step in finished["steps"]] == [1, 2, 1, 1]
+    assert Step.objects.get(task_id=mul.task_id).lost_runs == 1
+
+
+def test_a_step_that_kills_its_process_every_time_fails_after_three_runs(client, api, testcase):
+    workflow = jobs.launch(
+        Workflow(testcase=testcase("div", "poison"), job_data=TC01), ["div", "poison"]
+    )
+    finished = follow(client, workflow)
+    assert finished["state"] == "FAILURE"
+    div, poison = finished["steps"]
+    assert (div["state"], poison["state"], poison["tries"]) == ("SUCCESS", "FAILURE", 3)
+    assert poison["error"] == (
+        "WorkerLostTooOften: the process running step 'poison' ended 3 times before the step "
+        "could finish: the step is not run again"
+    )
+    # The worker itself lived on, and goes on with other work.
+    assert follow(client, jobs.start("ESG-TC02", {"div": [4, 2], "mul": [3]}))["result"] == 6.0
+
+
+def test_a_hung_step_fails_at_its_soft_time_limit(client, testcase):
+    workflow = jobs.launch(
+        Workflow(testcase=testcase("div", "hang"), job_data=TC01), ["div", "hang"]
+    )
+    finished = follow(client, workflow)
+    hang = finished["steps"][1]
+    assert (finished["state"], hang["state"], hang["tries"]) == ("FAILURE", "FAILURE", 1)
+    assert hang["error"] == (
+        "SoftTimeLimitExceeded: the step ran past its soft time limit and was stopped"
+    )
+
+
+def test_a_step_that_ignores_its_soft_time_limit_is_killed_at_the_hard_one(client, testcase):
+    workflow = jobs.launch(
+        Workflow(testcase=testcase("div", "stubborn"), job_data=TC01), ["div", "stubborn"]
+    )
+    finished = follow(client, workflow)
+    stubborn = finished["steps"][1]
+    assert (finished["state"], stubborn["state"], stubborn["tries"]) == ("FAILURE", "FAILURE", 1)
+    assert stubborn["error"] == (
+        "TimeLimitExceeded: the step ran past its hard time limit (2 s) and was stopped"
+    )
+
+
+def test_a_transient_error_retries_with_backoff_until_it_passes(client, testcase, tmp_path):
+    outage = tmp_path / "the result store is down"
+    outage.touch()
+    job_data = {**TC01, "flaky": str(outage)}
+    workflow = jobs.launch(
+        Workflow(testcase=testcase("div", "flaky"), job_data=job_data), ["div", "flaky"]
+    )
+    # The API shows the step waiting to retry, and why.
+    deadline = time.monotonic() + 30
+    while (flaky := client.get(f"/api/workflows/{workflow.id}/").json()["steps"][1])[
+        "state"
+    ] != "RETRY":
+        assert time.monotonic() < deadline, flaky
+        time.sleep(0.02)
+    assert flaky["error"].startswith(
+        "ConnectionError: Connection refused (while the test says so); trying again ("
+    )
+    assert flaky["error"].endswith(" of 5)")
+    outage.unlink()
+    finished = follow(client, workflow)
+    flaky = finished["steps"][1]
+    assert (finished["state"], flaky["state"], flaky["error"]) == ("SUCCESS", "SUCCESS", None)
+    assert flaky["tries"] >= 2
+    assert finished["result"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("job_data", "failed", "error"),
+    [
+        pytest.param(
+            {"div": [4, 0], "mul": [3]}, "div", "ZeroDivisionError: division by zero",
+            id="division by zero",
+        ),
+        pytest.param(
+            {"div": [4, 2]}, "mul",
+            "LookupError: job_data has no key 'mul': the operands of step 'mul' are missing",
+            id="missing operands",
+        ),
+    ],
+)  # fmt: skip
+def test_a_permanent_error_fails_the_step_at_once(client, job_data, failed, error):
+    # The API refuses such job data (400); sent anyway, it fails on the worker, once.
+    finished = follow(client, jobs.start("ESG-TC02", job_data))
+    step = next(step for step in finished["steps"] if step["name"] == failed)
+    assert (finished["state"], step["state"], step["error"], step["tries"]) == (
+        "FAILURE",
+        "FAILURE",
+        error,
+        1,
+    )
