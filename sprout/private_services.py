@@ -1,0 +1,233 @@
+"""A RabbitMQ node and a Redis server of a test's own, to kill, restart and wipe.
+
+Fault tests break only what they started: the RabbitMQ, Redis and
+PostgreSQL that every other test uses are never stopped. ``PrivateRabbitMQ``
+runs a node of its own, on free ports of 127.0.0.1, with its own name, data
+folder, logs and Erlang cookie and no plugins (so that it takes no
+management port); it starts in about eight seconds, and ``restart()`` brings
+it back on the same data, so that durable queues and their persistent
+messages survive, as after a crash. ``PrivateRedis`` runs ``redis-server``
+with nothing kept on disk: restarted, it comes back empty.
+
+Each server runs in a process group of its own and dies with the process
+that started it; ``kill()`` SIGKILLs the group, then any process of the
+server that left it (RabbitMQ's ``erl_child_setup``). Erlang's port mapper,
+``epmd``, which every node on this machine shares, is left alone.
+"""
+
+import atexit
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis
+from kombu import Connection
+
+from .processes import die_with_parent, free_port
+
+
+class PrivateServer:
+    """A server started in a process group of its own, with a folder of its own."""
+
+    name = "server"
+
+    def __init__(self):
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"private-{self.name}-"))
+        self.process = None
+        self.log_path = self.folder / "server.log"
+        atexit.register(self.stop)
+
+    def command(self):
+        raise NotImplementedError
+
+    def environment(self):
+        return dict(os.environ)
+
+    def answers(self):
+        """Whether the server takes requests now."""
+        raise NotImplementedError
+
+    def start(self, timeout=60):
+        """Start the server and return once it takes requests."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.folder,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"{self.name} did not answer within {timeout} s:\n{self.log()}")
+            time.sleep(0.1)
+        return self
+
+    def processes(self):
+        """Every process of this server: its group, and those that left it."""
+        if self.process is None:
+            return []
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            try:
+                in_group = os.getpgid(process.pid) == self.process.pid
+            except ProcessLookupError:
+                continue
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if in_group or str(self.folder) in cmdline or self.marker() in cmdline:
+                found.append(process)
+        # A child that started a session of its own is still a child.
+        for process in list(found):
+            try:
+                found.extend(
+                    child for child in process.children(recursive=True) if child not in found
+                )
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    def marker(self):
+        """A word found in the command line of each of the server's processes."""
+        return str(self.folder)
+
+    def kill(self):
+        """SIGKILL every process of the server, as a crash would, and wait until they are gone."""
+        if self.process is None:
+            return
+        processes = self.processes()
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        psutil.wait_procs(processes, timeout=10)
+        self.process = None
+
+    def restart(self):
+        """Kill the server and start it again, on the same port and the same folder."""
+        self.kill()
+        return self.start()
+
+    def stop(self):
+        """Kill the server and remove its folder; safe to call more than once."""
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def log(self, lines=40):
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class PrivateRabbitMQ(PrivateServer):
+    """A RabbitMQ node of a test's own: ``url`` reaches it, ``kill()`` and ``start()`` break it."""
+
+    name = "rabbitmq"
+
+    def __init__(self):
+        super().__init__()
+        self.dist_port = free_port()
+        self.node = f"fault{self.port}@localhost"
+        home = self.folder / "home"
+        home.mkdir()
+        # A cookie of its own: the node shares no secret with the machine's own node.
+        cookie = home / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(20))
+        cookie.chmod(0o400)
+        (self.folder / "enabled_plugins").write_text("[].\n")
+        # Started as root, rabbitmq-server runs as the rabbitmq user: its folder is that user's.
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError):
+                owner = pwd.getpwnam("rabbitmq")
+                for path in [self.folder, *self.folder.rglob("*")]:
+                    os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def command(self):
+        return ["rabbitmq-server"]
+
+    def marker(self):
+        return self.node
+
+    def environment(self):
+        return {
+            **os.environ,
+            "HOME": str(self.folder / "home"),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            # Neither the machine's configuration nor its environment file applies.
+            "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.folder / "rabbitmq-env.conf"),
+            "RABBITMQ_PID_FILE": str(self.folder / "rabbitmq.pid"),
+        }
+
+    def answers(self):
+        try:
+            with Connection(self.url, connect_timeout=1) as connection:
+                connection.ensure_connection(max_retries=1, timeout=1)
+            return True
+        except Exception:
+            return False
+
+
+class PrivateRedis(PrivateServer):
+    """A Redis server of a test's own that keeps nothing on disk: restarted, it is empty."""
+
+    name = "redis"
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self):
+        return [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(self.folder),
+        ]  # fmt: skip
+
+    def client(self):
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1)
+
+    def answers(self):
+        try:
+            with self.client() as client:
+                return client.ping()
+        except redis.exceptions.RedisError:
+            return False
+
+    def wipe(self):
+        """Delete every key, as if every result had expired."""
+        with self.client() as client:
+            client.flushall()
