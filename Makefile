@@ -55,5 +55,6 @@ notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK
 serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
 	$(BIN)/python -m sprout.serve
 
-bench: services ## How long a 4-step chain takes on RabbitMQ + Redis and on the embedded stack.
+bench: services ## A 4-step chain's latency on both stacks; the API's throughput against the bare chain.
 	$(BIN)/python benchmarks/chain_latency.py
+	$(BIN)/python benchmarks/api_throughput.py
