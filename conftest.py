@@ -57,7 +57,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 def pytest_sessionstart(session):
     problems = check_services()
     if problems:
-        message = "The course's tests need a live broker and result store.\n" + "\n".join(problems)
+        message = "The course's tests need a live broker and result store.\n" + "\n".join(
+            map(str, problems)
+        )
         pytest.exit(message, returncode=3)
 
 

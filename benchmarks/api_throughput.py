@@ -115,7 +115,7 @@ def main():
     os.environ.pop("CELERY_CONFIG_MODULE", None)
     problems = check_services()
     if problems:
-        sys.exit("\n".join(problems))
+        sys.exit("\n".join(map(str, problems)))
     queue = f"bench-api-{uuid.uuid4().hex[:8]}"
     server = ApiServer(env={"CELERY_TASK_DEFAULT_QUEUE": queue})
     worker = DayWorker(

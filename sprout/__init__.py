@@ -4,7 +4,8 @@ The lessons themselves (day0/ … day7/) never import this package: each day is
 a complete Celery project on its own.
 """
 
+from .paths import REPO
 from .services import check_services
-from .worker import REPO, DayWorker
+from .worker import DayWorker
 
 __all__ = ("REPO", "DayWorker", "check_services")

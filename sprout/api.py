@@ -15,10 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .processes import free_port, spawn, terminate
-from .worker import REPO
-
-API = REPO / "api"
+from .paths import API
+from .processes import free_port, spawn, terminate, wait_until_answers
 
 FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
 
@@ -80,19 +78,24 @@ class ApiServer:
             command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
             command += ["--bind", f"127.0.0.1:{self.port}"]
             self.process = spawn(command, cwd=API, env=self.env, stdout=self.output or log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{self.log()}")
-            try:
-                urllib.request.urlopen(f"{self.url}/api/testcases/", timeout=1).close()
-                return self
-            except urllib.error.HTTPError:
-                return self  # An answer, even an error: the server is up.
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"gunicorn did not answer within {timeout} s:\n{self.log()}")
+        try:
+            wait_until_answers(
+                self.process, self.answers, name="gunicorn", timeout=timeout, log=self.log
+            )
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def answers(self):
+        """True when the server answers a request, even with an error."""
+        try:
+            urllib.request.urlopen(f"{self.url}/api/testcases/", timeout=1).close()
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def stop(self, timeout=10):
         if self.process is not None:

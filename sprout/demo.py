@@ -40,8 +40,10 @@ from dataclasses import dataclass
 from kombu.utils.url import maybe_sanitize_url
 
 from .api import API, ApiServer
+from .paths import REPO
+from .processes import stop_on_signal
 from .services import broker_url, check_services, result_backend_url
-from .worker import REPO, DayWorker
+from .worker import DayWorker
 
 DEFAULT_DELAY = "0.5"
 # Each run's queues are its own: two demos at once never take each other's tasks.
@@ -158,7 +160,7 @@ def wait_for_services(timeout=90):
     deadline = time.monotonic() + timeout
     while problems := check_services(timeout=2):
         if time.monotonic() > deadline:
-            raise DemoFailed("the containers started, but " + " ".join(problems))
+            raise DemoFailed("the containers started, but " + " ".join(map(str, problems)))
         time.sleep(1)
 
 
@@ -174,7 +176,7 @@ def choose_stack():
     problems = check_services(timeout=2)
     if not problems:
         return "RabbitMQ + Redis", f"they answer at {live}", None
-    reasons = [problem.split(". ")[0] for problem in problems]
+    reasons = [problem.summary for problem in problems]
     engine, engine_reason = docker_engine()
     if engine:
         say(f"{' and '.join(reasons)}; starting them with Docker ({engine_reason}):")
@@ -236,7 +238,7 @@ def run_example(lesson, worker, env):
     return done.stdout
 
 
-def tour(env, workers):
+def tour(env, started):
     say("Each day's worker starts in the day's folder: celery -A taskrunner worker -l INFO")
     day_workers = [
         DayWorker(lesson.day, queue=f"sprout-demo-{RUN}-{lesson.day}", env=env)
@@ -244,7 +246,7 @@ def tour(env, workers):
     ]
     for worker in day_workers:
         worker.env["SPROUT_DEMO_QUEUE"] = worker.queue
-        workers.append(worker.launch())
+        started.append(worker.launch())
     for worker in day_workers:
         try:
             worker.wait_until_ready()
@@ -277,7 +279,7 @@ def get_json(url):
         return json.load(response)
 
 
-def api_tour(env, workers):
+def api_tour(env, started):
     say()
     say("The API: day 7's job chain for a named test case, over HTTP")
     queue = f"sprout-demo-{RUN}-api"
@@ -286,13 +288,13 @@ def api_tour(env, workers):
     # The worker writes each step into the API's database, as it runs.
     worker_env = {**env, "DATABASE_URL": server.database_url}
     worker = DayWorker("api", folder=API, app="config", queue=queue, env=worker_env)
-    workers.append(worker)
+    started.append(worker)
     say("  its worker:  cd api && celery -A config worker -l INFO")
     try:
         worker.start()
     except (RuntimeError, TimeoutError) as exc:
         raise DemoFailed(f"the API's worker did not start: {exc}") from exc
-    workers.append(server)
+    started.append(server)
     say("  the API:     cd api && gunicorn config.wsgi")
     try:
         server.start()
@@ -338,10 +340,6 @@ def stop_all(started):
         process.stop()  # ...and each is waited for.
         if isinstance(process, DayWorker):
             process.delete_queue()
-
-
-def stop_on_signal(signum, frame):
-    raise KeyboardInterrupt
 
 
 def main():

@@ -31,9 +31,9 @@ a folder of its own).
 """
 
 import os
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from .paths import REPO
+
 # A relative SPROUT_EMBEDDED_FOLDER is taken from the top of the course, so that
 # a worker started in a day's folder and a client started elsewhere agree.
 FOLDER = REPO / os.environ.get("SPROUT_EMBEDDED_FOLDER", ".embedded")

@@ -8,12 +8,11 @@ it answers its REST API, and returns once Flower answers.
 import atexit
 import os
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
-from .processes import celery_executable, free_port, spawn, terminate
-from .worker import REPO
+from .paths import REPO
+from .processes import celery_executable, free_port, spawn, terminate, wait_until_answers
 
 
 class Flower:
@@ -37,18 +36,26 @@ class Flower:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while Flower runs; stop() closes it
         self.process = spawn(command, cwd=self.folder, env=env, stdout=self.log)
         atexit.register(self.stop)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"Flower exited:\n{self.log.read().decode(errors='replace')}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthcheck", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"Flower did not answer on {self.url} within {timeout:.0f} s")
+        try:
+            wait_until_answers(
+                self.process, self.answers, name="Flower", timeout=timeout, log=self.output, interval=0.2
+            )  # fmt: skip
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def answers(self):
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthcheck", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def output(self):
+        """What Flower has printed so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def stop(self, timeout=20.0):
         if self.process is None:

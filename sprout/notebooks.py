@@ -21,7 +21,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .worker import REPO
+from .paths import REPO
 
 NOTEBOOKS = REPO / "notebooks"
 

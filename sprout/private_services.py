@@ -24,14 +24,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 import redis
 from kombu import Connection
 
-from .processes import die_with_parent, free_port
+from .processes import die_with_parent, free_port, wait_until_answers
 
 
 class PrivateServer:
@@ -69,16 +68,13 @@ class PrivateServer:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}:\n{self.log()}"
-                )
-            if time.monotonic() > deadline:
-                self.kill()
-                raise TimeoutError(f"{self.name} did not answer within {timeout} s:\n{self.log()}")
-            time.sleep(0.1)
+        try:
+            wait_until_answers(
+                self.process, self.answers, name=self.name, timeout=timeout, log=self.log, interval=0.1
+            )  # fmt: skip
+        except TimeoutError:
+            self.kill()
+            raise
         return self
 
     def processes(self):

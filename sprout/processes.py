@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -29,6 +30,27 @@ def terminate(process, timeout):
             process.kill()
             process.wait()
     return process.returncode
+
+
+def wait_until_answers(process, answers, *, name, timeout, log=str, interval=0.05):
+    """Return once ``answers()`` is true: the child ``process`` (``name``) is ready.
+
+    Raises RuntimeError, with ``log()``, if the process exits first, and
+    TimeoutError, with ``log()``, once ``timeout`` seconds have passed; the
+    caller stops what it started.
+    """
+    deadline = time.monotonic() + timeout
+    while not answers():
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{log()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not answer within {timeout:.0f} s:\n{log()}")
+        time.sleep(interval)
+
+
+def stop_on_signal(signum, frame):
+    """A signal handler that stops the program as Ctrl+C would (SIGTERM: ``kill``)."""
+    raise KeyboardInterrupt
 
 
 def celery_executable():

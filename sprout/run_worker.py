@@ -12,8 +12,13 @@ import sys
 
 from celery.app.utils import find_app
 
-queue, app_name, *argv = sys.argv[1:]
-# `python -m` puts the current directory first on sys.path, as `celery -A` does.
-app = find_app(app_name)
-app.conf.task_default_queue = queue
-app.worker_main(argv)
+
+def main(queue, app_name, *argv):
+    # `python -m` puts the current directory first on sys.path, as `celery -A` does.
+    app = find_app(app_name)
+    app.conf.task_default_queue = queue
+    app.worker_main(list(argv))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

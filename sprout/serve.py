@@ -23,7 +23,7 @@ import threading
 import time
 
 from .api import API, ApiServer
-from .processes import celery_executable, spawn, terminate
+from .processes import celery_executable, spawn, stop_on_signal, terminate
 
 
 def relay(name, stream):
@@ -37,10 +37,6 @@ def start(name, command, env):
     process = spawn(command, cwd=API, env=env, stdout=subprocess.PIPE)
     threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
     return process
-
-
-def stop_on_signal(signum, frame):
-    raise KeyboardInterrupt
 
 
 def main():

@@ -7,6 +7,7 @@ first, so that a missing service fails the run at once and says which.
 import importlib
 import os
 import sys
+from dataclasses import dataclass
 
 import redis
 from kombu import Connection
@@ -52,18 +53,33 @@ def broker_connection(**kwargs):
     )
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """A service the course needs that does not answer, and why."""
+
+    service: str  # "RabbitMQ (the broker)"
+    url: str
+    reason: str
+    remedy: str  # what the reader can do about it
+
+    @property
+    def summary(self):
+        return f"{self.service} is not reachable at {maybe_sanitize_url(self.url)}: {self.reason}"
+
+    def __str__(self):
+        return f"{self.summary}. {self.remedy}"
+
+
 def check_services(timeout=3.0):
-    """Return one sentence per unreachable service; an empty list means all is well."""
+    """Return an ``Unreachable`` per service that does not answer; an empty list means all is well."""
     problems = []
     url = broker_url()
     try:
         with broker_connection(connect_timeout=timeout) as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:
-        problems.append(
-            f"RabbitMQ (the broker) is not reachable at {maybe_sanitize_url(url)}: {_reason(exc)}. "
-            "Start it, or point CELERY_BROKER_URL at a running broker."
-        )
+        remedy = "Start it, or point CELERY_BROKER_URL at a running broker."
+        problems.append(Unreachable("RabbitMQ (the broker)", url, _reason(exc), remedy))
     url = result_backend_url()
     if url.startswith(("redis://", "rediss://")):
         try:
@@ -71,10 +87,8 @@ def check_services(timeout=3.0):
             client.ping()
             client.close()
         except Exception as exc:
-            problems.append(
-                f"Redis (the result store) is not reachable at {maybe_sanitize_url(url)}: {_reason(exc)}. "
-                "Start it, or point CELERY_RESULT_BACKEND at a running Redis."
-            )
+            remedy = "Start it, or point CELERY_RESULT_BACKEND at a running Redis."
+            problems.append(Unreachable("Redis (the result store)", url, _reason(exc), remedy))
     return problems
 
 
@@ -89,7 +103,8 @@ def main():
     if problems:
         return 1
     if embedded():
-        from .embedded import FOLDER, REPO
+        from .embedded import FOLDER
+        from .paths import REPO
 
         where = FOLDER.relative_to(REPO) if FOLDER.is_relative_to(REPO) else FOLDER
         print(f"the embedded stack: messages and results in files under {where}/")

@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 import pytest
 
+from .paths import REPO
 from .services import embedded
-from .worker import DEFAULT_QUEUE, REPO, DayWorker
+from .worker import DEFAULT_QUEUE, DayWorker
 
 
 def forget_day_modules():

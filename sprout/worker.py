@@ -13,17 +13,16 @@ import os
 import socket
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from .processes import celery_executable, spawn, terminate
+from .paths import REPO
+from .processes import celery_executable, spawn, terminate, wait_until_answers
 from .services import broker_connection, broker_url
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_QUEUE = "celery"
 
 # Ping needs only the broker, so one small app per broker serves every day.
@@ -142,23 +141,24 @@ class DayWorker:
 
     def wait_until_ready(self, timeout=60.0):
         """Return once the launched worker answers a ping."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the {self.day} worker exited with code {self.process.returncode}:\n{self.log()}"
-                )
-            try:
-                if self.control.ping(destination=[self.node], timeout=0.5):
-                    return self
-            except (OSError, OperationalError):
-                # The broker restarted since the last ping (a fault test did it):
-                # the next ping opens a new connection.
-                forget_control_app(self.env.get("CELERY_BROKER_URL"))
-        self.stop()
-        raise TimeoutError(
-            f"the {self.day} worker did not answer within {timeout:.0f} s:\n{self.log()}"
-        )
+        try:
+            wait_until_answers(
+                self.process, self.answers, name=f"the {self.day} worker", timeout=timeout, log=self.log
+            )  # fmt: skip
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
+
+    def answers(self):
+        """True when the worker answers a ping."""
+        try:
+            return bool(self.control.ping(destination=[self.node], timeout=0.5))
+        except (OSError, OperationalError):
+            # The broker restarted since the last ping (a fault test did it):
+            # the next ping opens a new connection.
+            forget_control_app(self.env.get("CELERY_BROKER_URL"))
+            return False
 
     @property
     def running(self):
