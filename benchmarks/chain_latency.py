@@ -4,9 +4,9 @@ The chain is ``chain(add.s(1, 1), add.s(1), add.s(1), add.s(1))``, whose result
 is 5, run by a day-4 worker whose tasks do not sleep (``TASK_DELAY=0``): what is
 left is the time the messages and the results take to travel. Each stack is
 measured in a child process of its own, because the stack is chosen before any
-Celery app is configured. The course's bar: the embedded chain takes at most
-five times as long as the live one. This is a measurement, not a test: it
-exits 0 whatever the figures, and fails only when a stack cannot run.
+Celery app is configured. Files cost the embedded chain about two to three
+times the live one's time. This is a measurement, not a test: it exits 0
+whatever the figures, and fails only when a stack cannot run.
 
 Usage::
 
@@ -31,15 +31,14 @@ import uuid
 
 from celery import chain
 
+from sprout import REPO, DayWorker
 from sprout.services import check_services
-from sprout.worker import REPO, DayWorker
 
 STACKS = {"live": "RabbitMQ + Redis", "embedded": "embedded (files)"}
 # The benchmark's own folder, relative to the top of the course, so that it
 # never touches the messages of a course that runs on .embedded/ itself.
 EMBEDDED_FOLDER = ".embedded/bench"
 WARMUP_RUNS = 5
-BAR = 5
 
 
 def choose_stack(stack):
@@ -72,7 +71,7 @@ def measure(stack, runs):
     choose_stack(stack)
     problems = check_services()
     if problems:
-        sys.exit("\n".join(problems))
+        sys.exit("\n".join(map(str, problems)))
     worker = DayWorker("day4", queue=f"bench-{uuid.uuid4().hex[:8]}", env={"TASK_DELAY": "0"})
     app = None
     try:
@@ -123,7 +122,7 @@ def report(figures, runs):
             f"{row['min_ms']:6.1f} ms"
         )
     ratio = figures["embedded"]["median_ms"] / figures["live"]["median_ms"]
-    print(f"{'embedded / live':<20} {ratio:6.1f}x   (the course's bar: at most {BAR}x)")
+    print(f"{'embedded / live':<20} {ratio:6.1f}x")
 
 
 def positive(text):
