@@ -1,13 +1,4 @@
-"""Day 0: a first Celery task, in one module.
-
-Usage::
-
-    # Terminal 1, in day0/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day0/: send it some work.
-    python -c "from taskrunner import add; print(add.delay(4, 4).get())"
-"""
+"""A first Celery task, in one module: the app and its task."""
 
 import os
 import time

@@ -1,13 +1,5 @@
 """One piece of job data, handed to every step of a chain.
 
-Usage::
-
-    # Terminal 1, in day7/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day7/: run the job below, (4 / 2 * 3 + 6) - 2.
-    python jobs.py
-
 Each step finds its own operands in ``job_data``, under its own name: the
 first step both, each later step one, applied to the previous step's result.
 """

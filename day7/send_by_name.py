@@ -1,13 +1,5 @@
 """Run tasks by their names, from code that does not import them.
 
-Usage::
-
-    # Terminal 1, in day7/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2: send it tasks by name.
-    python send_by_name.py
-
 A client needs the broker, the result store and the names of the tasks,
 nothing else: this one could live in another repository, or be another
 service altogether.

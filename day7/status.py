@@ -1,16 +1,4 @@
-"""The state of every step of a workflow, while it runs.
-
-Usage::
-
-    # Terminal 1, in day7/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day7/: run day 4's chain and watch every step to the end.
-    python status.py
-
-    # Terminal 3, optional, in day7/: Flower, a web monitor with a REST API.
-    FLOWER_BASIC_AUTH=student:sprout celery -A taskrunner flower
-"""
+"""The state of every step of a workflow, while it runs."""
 
 import base64
 import json

@@ -1,13 +1,5 @@
 """Workflows built from tasks with Celery's canvas.
 
-Usage::
-
-    # Terminal 1, in day7/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day7/: run every workflow below and print its result.
-    python workflows.py
-
 A signature (``add.s(2, 2)``) is a task call that has not been sent yet; the
 canvas primitives combine signatures into workflows:
 

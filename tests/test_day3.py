@@ -21,7 +21,7 @@ def mean(values):
 
 
 def test_detect_task_modules_finds_every_module_at_any_depth(day):
-    detect_task_modules = day.module("taskrunner.celery").detect_task_modules
+    detect_task_modules = day.module("taskrunner.discovery").detect_task_modules
     assert detect_task_modules("taskrunner.tasks") == MODULES
     assert day.app.conf.include == MODULES
 

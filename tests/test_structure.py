@@ -1,5 +1,6 @@
 """Every day is a complete lesson: its README, its notebook, its test, its own settings."""
 
+import itertools
 import os
 import re
 import subprocess
@@ -88,3 +89,69 @@ def test_lessons_know_nothing_of_the_embedded_stack(day):
             "filesystem",
         ):
             assert word not in text, (path, word)
+
+
+# Consecutive days, and the files they share: `diff -r dayN dayN+1` is the lesson.
+PAIRS = list(itertools.pairwise(DAYS))
+
+
+def day_files(day):
+    """Every file of a day's folder, as paths relative to it."""
+    folder = REPO / day
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
+def without_the_day(text):
+    """``text`` with every day's number and folder made the same: day3/ and day4/ read alike."""
+    return re.sub(r"\b([Dd]ay) ?\d+", r"\1N", text)
+
+
+@pytest.mark.parametrize(("before", "after"), PAIRS)
+def test_no_line_of_a_day_differs_from_the_day_before_only_by_its_number(before, after):
+    for name in sorted(set(day_files(before)) & set(day_files(after))):
+        old = (REPO / before / name).read_text().splitlines()
+        new = (REPO / after / name).read_text().splitlines()
+        removed, added = set(old) - set(new), set(new) - set(old)
+        renamed = {without_the_day(line) for line in removed} & {
+            without_the_day(line) for line in added
+        }
+        assert not renamed, (f"{after}/{name}", sorted(renamed))
+
+
+@pytest.mark.parametrize(("before", "after"), PAIRS)
+def test_no_file_of_a_day_differs_from_the_day_before_only_by_its_number(before, after):
+    for name in sorted(set(day_files(before)) & set(day_files(after))):
+        old = (REPO / before / name).read_text()
+        new = (REPO / after / name).read_text()
+        assert old == new or without_the_day(old) != without_the_day(new), f"{after}/{name}"
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_modules_name_no_day_and_import_the_app_by_its_absolute_name(day):
+    # A copy of a day, in any folder, reads true; a moved file keeps its imports.
+    for path in (REPO / day).rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"\b[Dd]ay ?\d", text), path
+        assert not re.search(r"^\s*from \.", text, flags=re.MULTILINE), path
+
+
+@pytest.mark.parametrize("day", [day for day in DAYS if (REPO / day / "taskrunner").is_dir()])
+def test_the_app_module_is_as_short_as_celerys_own(day):
+    # Celery's examples/next-steps/proj/celery.py is 14 lines.
+    lines = (REPO / day / "taskrunner" / "celery.py").read_text().splitlines()
+    assert len(lines) <= 30, f"{day}/taskrunner/celery.py has {len(lines)} lines"
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_the_readme_names_every_file_of_its_day(day):
+    readme = (REPO / day / "README.md").read_text()
+    unnamed = [
+        name
+        for name in day_files(day)
+        if name != "README.md" and name not in readme and name.rpartition("/")[2] not in readme
+    ]
+    assert not unnamed, f"{day}/README.md does not name {unnamed}"

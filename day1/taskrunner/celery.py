@@ -1,13 +1,4 @@
-"""The Celery app of the taskrunner package.
-
-Usage::
-
-    # Terminal 1, in day1/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day1/: send it some work.
-    python -c "from taskrunner.tasks import add; print(add.apply_async((2, 2)).get())"
-"""
+"""The Celery app of the taskrunner package."""
 
 from celery import Celery
 

@@ -3,7 +3,7 @@
 import os
 import time
 
-from .celery import app
+from taskrunner.celery import app
 
 # Every task sleeps this long so that you can watch it run.
 TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))

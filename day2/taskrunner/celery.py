@@ -1,13 +1,4 @@
-"""The Celery app of the taskrunner package.
-
-Usage::
-
-    # Terminal 1, in day2/: start a worker.
-    celery -A taskrunner worker -l INFO
-
-    # Terminal 2, in day2/: send it some work.
-    python -c 'from taskrunner.text import count_words; print(count_words.delay("to be or not to be").get())'
-"""
+"""The Celery app of the taskrunner package."""
 
 from celery import Celery
 

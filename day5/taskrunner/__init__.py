@@ -1,5 +1,5 @@
 """A Celery project that finds its task modules by itself, at any depth under tasks/."""
 
-from .celery import app
+from taskrunner.celery import app
 
 __all__ = ("app",)
