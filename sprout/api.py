@@ -78,13 +78,10 @@ class ApiServer:
             command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
             command += ["--bind", f"127.0.0.1:{self.port}"]
             self.process = spawn(command, cwd=API, env=self.env, stdout=self.output or log)
-        try:
-            wait_until_answers(
-                self.process, self.answers, name="gunicorn", timeout=timeout, log=self.log
-            )
-        except TimeoutError:
-            self.stop()
-            raise
+        wait_until_answers(
+            self.process, self.answers, name="gunicorn", timeout=timeout,
+            log=self.log, stop=self.stop,
+        )  # fmt: skip
         return self
 
     def answers(self):

@@ -36,13 +36,10 @@ class Flower:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while Flower runs; stop() closes it
         self.process = spawn(command, cwd=self.folder, env=env, stdout=self.log)
         atexit.register(self.stop)
-        try:
-            wait_until_answers(
-                self.process, self.answers, name="Flower", timeout=timeout, log=self.output, interval=0.2
-            )  # fmt: skip
-        except TimeoutError:
-            self.stop()
-            raise
+        wait_until_answers(
+            self.process, self.answers, name="Flower", timeout=timeout,
+            log=self.output, stop=self.stop, interval=0.2,
+        )  # fmt: skip
         return self
 
     def answers(self):

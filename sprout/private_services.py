@@ -68,13 +68,10 @@ class PrivateServer:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        try:
-            wait_until_answers(
-                self.process, self.answers, name=self.name, timeout=timeout, log=self.log, interval=0.1
-            )  # fmt: skip
-        except TimeoutError:
-            self.kill()
-            raise
+        wait_until_answers(
+            self.process, self.answers, name=self.name, timeout=timeout,
+            log=self.log, stop=self.kill, interval=0.1,
+        )  # fmt: skip
         return self
 
     def processes(self):

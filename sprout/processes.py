@@ -32,19 +32,22 @@ def terminate(process, timeout):
     return process.returncode
 
 
-def wait_until_answers(process, answers, *, name, timeout, log=str, interval=0.05):
+def wait_until_answers(process, answers, *, name, timeout, log=str, stop=None, interval=0.05):
     """Return once ``answers()`` is true: the child ``process`` (``name``) is ready.
 
     Raises RuntimeError, with ``log()``, if the process exits first, and
-    TimeoutError, with ``log()``, once ``timeout`` seconds have passed; the
-    caller stops what it started.
+    TimeoutError, with ``log()``, once ``timeout`` seconds have passed, after
+    calling ``stop()`` to end what did not answer.
     """
     deadline = time.monotonic() + timeout
     while not answers():
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with code {process.returncode}:\n{log()}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} did not answer within {timeout:.0f} s:\n{log()}")
+            message = f"{name} did not answer within {timeout:.0f} s:\n{log()}"
+            if stop is not None:
+                stop()
+            raise TimeoutError(message)
         time.sleep(interval)
 
 

@@ -141,13 +141,10 @@ class DayWorker:
 
     def wait_until_ready(self, timeout=60.0):
         """Return once the launched worker answers a ping."""
-        try:
-            wait_until_answers(
-                self.process, self.answers, name=f"the {self.day} worker", timeout=timeout, log=self.log
-            )  # fmt: skip
-        except TimeoutError:
-            self.stop()
-            raise
+        wait_until_answers(
+            self.process, self.answers, name=f"the {self.day} worker", timeout=timeout,
+            log=self.log, stop=self.stop,
+        )  # fmt: skip
         return self
 
     def answers(self):
