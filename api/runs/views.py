@@ -113,7 +113,7 @@ class WorkflowViewSet(
 
     def accepted(self, workflow):
         """202 Accepted, with the new workflow and its Location."""
-        data = self.get_serializer(jobs.refreshed(workflow)).data
+        data = self.get_serializer(workflow).data
         return Response(
             data, status=status.HTTP_202_ACCEPTED, headers=self.get_success_headers(data)
         )

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         finished_at = {}
         # Every step starts as PENDING; from there on, only changes are news.
-        shown = [(states.PENDING, None, None)] * workflow.steps.count()
+        shown = [(states.PENDING, None, None)] * len(workflow.status["steps"])
         lines_drawn = 0
         while True:
             # Every step's state from the database, in one query, as the API reads them.
