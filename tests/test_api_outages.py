@@ -77,6 +77,11 @@ class Stack:
             time.sleep(0.02)
 
 
+def outcomes(workflows):
+    """Each workflow's state and result."""
+    return [(workflow["state"], workflow["result"]) for workflow in workflows]
+
+
 @pytest.fixture(scope="module")
 def stack():
     with PrivateRabbitMQ() as broker, PrivateRedis() as redis:
@@ -103,9 +108,7 @@ def test_a_worker_killed_mid_step_loses_no_workflow(stack):
         finished = [stack.follow(path) for path in paths]
     finally:
         worker.stop()
-    assert [(workflow["state"], workflow["result"]) for workflow in finished] == [
-        ("SUCCESS", 10.0)
-    ] * 6
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 6
     # The steps that were running when it died ran again, on the new worker.
     tries = [step["tries"] for workflow in finished for step in workflow["steps"]]
     assert set(tries) == {1, 2}, tries
@@ -120,9 +123,7 @@ def test_a_pool_process_killed_mid_step_loses_no_workflow(stack):
         finished = [stack.follow(path) for path in paths]
     finally:
         worker.stop()
-    assert [(workflow["state"], workflow["result"]) for workflow in finished] == [
-        ("SUCCESS", 10.0)
-    ] * 4
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 4
     steps = {step["task_id"]: step for workflow in finished for step in workflow["steps"]}
     assert steps[killed]["tries"] == 2
     assert [step["tries"] for task_id, step in steps.items() if task_id != killed] == [1] * 15
@@ -148,9 +149,7 @@ def test_rabbitmq_killed_while_steps_run_loses_no_workflow(stack):
         finished = [stack.follow(path) for path in paths]
     finally:
         worker.stop()
-    assert [(workflow["state"], workflow["result"]) for workflow in finished] == [
-        ("SUCCESS", 10.0)
-    ] * 6
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 6
     assert stack.read("/api/workflows/")["count"] == count
 
 
@@ -174,6 +173,25 @@ def test_redis_restarted_empty_changes_no_answer_about_finished_workflows(stack)
         worker.stop()
 
 
+def test_redis_killed_while_steps_run_loses_no_workflow(stack):
+    worker = stack.worker()
+    try:
+        paths = [stack.start(TC01) for _ in range(6)]
+        stack.wait_for_a_running_step(paths)
+        # Redis goes away while steps run and write their results there.
+        stack.redis.kill()
+        away = time.monotonic()
+        # Starting a workflow needs the broker and the database, not Redis.
+        paths.append(stack.start(TC01))
+        time.sleep(max(0, 5 - (time.monotonic() - away)))
+        # It comes back, empty, about five seconds later.
+        stack.redis.start()
+        finished = [stack.follow(path) for path in paths]
+    finally:
+        worker.stop()
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 7
+
+
 def test_five_hundred_workflows_submitted_at_once_all_finish(stack):
     worker = stack.worker(task_delay="0")
     answers = []
@@ -193,8 +211,6 @@ def test_five_hundred_workflows_submitted_at_once_all_finish(stack):
         finished = [stack.follow(f"/api/workflows/{workflow['id']}/") for _, workflow in answers]
     finally:
         worker.stop()
-    assert [(workflow["state"], workflow["result"]) for workflow in finished] == [
-        ("SUCCESS", 10.0)
-    ] * 500
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 500
     for log in (worker.log(), stack.api.log()):
         assert "database is locked" not in log

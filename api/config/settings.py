@@ -200,6 +200,15 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # result.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
+# No step is lost when Redis goes away. A worker writes each step's STARTED and
+# its result into the result store too (for AsyncResult), and Celery sends the
+# next step only once that write has succeeded: while Redis is down, it tries
+# again, waiting up to 10 s between tries with jitter, about two minutes in
+# all, rather than fail a step (and lose the rest of its chain) on a
+# connection error.
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 20
+
 # A hung step ends FAILURE rather than STARTED forever: at the soft limit
 # Celery raises SoftTimeLimitExceeded in the step, and at the hard limit it
 # kills the process that runs it. Both leave room for TASK_DELAY and for the
