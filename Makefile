@@ -55,6 +55,7 @@ notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK
 serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
 	$(BIN)/python -m sprout.serve
 
-bench: services ## A 4-step chain's latency on both stacks; the API's throughput against the bare chain.
+bench: services ## A chain's latency on both stacks; the API against the bare chain; day 6's status reads.
 	$(BIN)/python benchmarks/chain_latency.py
 	$(BIN)/python benchmarks/api_throughput.py
+	$(BIN)/python benchmarks/status_reads.py

@@ -1,12 +1,9 @@
 """The state of every step of a workflow, while it runs."""
 
-import base64
-import json
 import sys
 import time
-import urllib.request
 
-from celery import chain, states
+from celery import states
 
 from taskrunner import app
 from workflows import dependent_chain
@@ -105,69 +102,12 @@ def watch(names, task_ids, interval=0.1, out=sys.stdout):
         time.sleep(interval)
 
 
-def watch_in_notebook(names, task_ids, interval=0.1):
-    """Like ``watch``, as one table that a Jupyter notebook updates in place."""
-    from IPython.display import display
-
-    started = time.monotonic()
-    handle = display("", display_id=True)
-    while True:
-        steps = read_steps(task_ids)
-        handle.update(
-            {"text/plain": "\n".join(table(names, steps, time.monotonic() - started))}, raw=True
-        )
-        if finished(steps):
-            return steps
-        time.sleep(interval)
-
-
-def time_status_reads(steps=100, repeat=20):
-    """Milliseconds to read the states of a chain of ``steps`` tasks, both ways.
-
-    The chain is frozen, not sent: its tasks have ids but no records yet, as
-    at the start of a run. Either way reads the same keys; what differs is the
-    number of round trips to Redis.
-    """
-    from taskrunner.tasks.arithmetic import add
-
-    workflow = chain(add.s(0, 0), *(add.s(1) for _ in range(steps - 1)))
-    task_ids = step_ids(workflow.freeze())
-
-    def best(read):
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            read(task_ids)
-            times.append(time.perf_counter() - start)
-        return min(times) * 1000
-
-    return {
-        "steps": len(task_ids),
-        "one by one": best(states_one_by_one),
-        "one round trip": best(read_steps),
-    }
-
-
-def flower_task_info(task_id, url="http://localhost:5555", user="student", password="sprout"):
-    """What Flower knows of one task, from its REST API (Flower 2 asks for a password)."""
-    request = urllib.request.Request(f"{url}/api/task/info/{task_id}")
-    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {credentials}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
 def main():
     workflow = dependent_chain()
     names = [step.name.rpartition(".")[2] for step in workflow.tasks]
     result = workflow.apply_async()
     watch(names, step_ids(result))
     print("result:", result.get(timeout=60))
-    timings = time_status_reads()
-    print(
-        f"reading {timings['steps']} steps: one by one {timings['one by one']:.1f} ms, "
-        f"one round trip {timings['one round trip']:.1f} ms"
-    )
 
 
 if __name__ == "__main__":

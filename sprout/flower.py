@@ -2,10 +2,14 @@
 
 ``Flower("day6").start()`` runs ``celery -A taskrunner flower`` in the day's
 folder, on a free local port, with the password that Flower 2 needs before
-it answers its REST API, and returns once Flower answers.
+it answers its REST API, and returns once Flower answers. ``task_info``
+asks that API what Flower knows of one task, as
+``curl -u student:sprout http://localhost:5555/api/task/info/<task id>`` would.
 """
 
 import atexit
+import base64
+import json
 import os
 import tempfile
 import urllib.request
@@ -48,6 +52,14 @@ class Flower:
                 return True
         except OSError:
             return False
+
+    def task_info(self, task_id):
+        """What Flower knows of one task, from its REST API: Flower 2 wants the password."""
+        request = urllib.request.Request(f"{self.url}/api/task/info/{task_id}")
+        credentials = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {credentials}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
 
     def output(self):
         """What Flower has printed so far."""
