@@ -1,6 +1,7 @@
 """Every day is a complete lesson: its README, its notebook, its test, its own settings."""
 
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -37,6 +38,22 @@ def test_each_day_is_described_in_the_course_readme(day):
 def test_lessons_need_no_sys_path_tricks(day):
     for module in (REPO / day).rglob("*.py"):
         assert not re.search(r"\bsys\.path\b", module.read_text()), module
+
+
+@pytest.mark.parametrize(
+    "notebook", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem
+)
+def test_notebooks_need_no_sys_path_tricks(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    assert not any(re.search(r"\bsys\.path\b", source) for source in code)
+    if notebook.stem.startswith("day"):
+        # One setup cell: the day's worker, the day's folder, the day's queue.
+        day = notebook.stem.partition("_")[0]
+        setup = code[0]
+        assert f'worker = DayWorker("{day}")' in setup
+        assert "os.chdir(worker.folder)" in setup
+        assert "app.conf.task_default_queue = worker.queue" in setup
 
 
 @pytest.mark.parametrize("day", DAYS)
