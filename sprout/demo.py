@@ -42,6 +42,7 @@ from kombu.utils.url import maybe_sanitize_url
 from .api import API, ApiServer
 from .paths import REPO
 from .processes import stop_on_signal
+from .readmes import second_terminal
 from .services import broker_url, check_services, result_backend_url
 from .worker import DayWorker
 
@@ -54,64 +55,58 @@ RUN = uuid.uuid4().hex[:6]
 class Lesson:
     day: str
     title: str
-    command: str  # the second terminal's command of the day's README, run in its folder
     taught: str
+
+    @property
+    def second_terminal(self):
+        """What the day's README types in its second terminal, run as it is in the day's folder."""
+        return second_terminal(self.day)
 
 
 LESSONS = (
     Lesson(
         "day0",
         "a first task",
-        'python -c "from taskrunner import add; print(add.delay(4, 4).get())"',
         "@app.task makes a function a task: delay() sends it to a worker, get() waits "
         "for its result.",
     ),
     Lesson(
         "day1",
         "the package layout",
-        'python -c "from taskrunner.tasks import add; print(add.apply_async((2, 2)).get())"',
         "the app lives in celery.py and its tasks in tasks.py; the result store keeps each "
         "result, and a task reports STARTED while it runs.",
     ),
     Lesson(
         "day2",
         "several task modules",
-        "python -c 'from taskrunner.text import count_words; "
-        'print(count_words.delay("to be or not to be").get())\'',
         "the app's include= lists every module whose tasks the worker knows.",
     ),
     Lesson(
         "day3",
         "task modules found automatically",
-        "python -c 'from taskrunner.tasks.text.words import count_words; "
-        'print(count_words.delay("to be or not to be").get())\'',
         "every module under taskrunner/tasks/ is found, at any depth: add one, and the "
         "worker knows its tasks.",
     ),
     Lesson(
         "day4",
         "workflows with canvas",
-        "python workflows.py",
         "a chain hands each result to the next step, .si() runs a step on its own "
         "arguments, a group runs steps side by side, and a chord joins them.",
     ),
     Lesson(
         "day5",
         "a base task class and named tasks",
-        "python send_by_name.py",
         "a base class's hooks log every task's start, success and failure; a task sent by "
         "its name needs none of its code.",
     ),
     Lesson(
         "day6",
         "the status of every step",
-        "python status.py",
         "every step of a workflow, in order, its state read in one round trip while it runs.",
     ),
     Lesson(
         "day7",
         "job data for every step",
-        "python jobs.py",
         "one dict of job data reaches every step of a chain, and each step's result arrives "
         "as keyword arguments.",
     ),
@@ -215,15 +210,19 @@ def choose_stack():
 
 def run_example(lesson, worker, env):
     """Run a day's example in its folder, as the README's second terminal would."""
-    command = shlex.split(lesson.command)
-    command[0] = sys.executable  # `python`, from the course's environment
+    typed = lesson.second_terminal
+    if typed.kind == "console":
+        command, session = shlex.split(typed.typed[0]), None
+        command[0] = sys.executable  # `python`, from the course's environment
+    else:  # a Python session, typed line by line as the README shows it
+        command, session = [sys.executable, "-m", "sprout.replay"], "\n".join(typed.typed)
     env = {**os.environ, **env, "SPROUT_DEMO_QUEUE": worker.queue}
     try:
         done = subprocess.run(
             command,
+            input=session or "",  # a script reads nothing: its input is empty
             cwd=worker.folder,
             env=env,
-            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -255,7 +254,7 @@ def tour(env, started):
     for number, (lesson, worker) in enumerate(zip(LESSONS, day_workers, strict=True)):
         say()
         say(f"Day {number}: {lesson.title}")
-        say(f"  $ cd {lesson.day} && {lesson.command}")
+        say(f"  $ cd {lesson.day} && {lesson.second_terminal.shown}")
         say(indented(run_example(lesson, worker, env)))
         say(f"  Learned: {lesson.taught}")
     # The days' workers wind down while the API starts; the end waits for them.
