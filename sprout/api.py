@@ -1,8 +1,9 @@
-"""Serve the workflows API (api/) with gunicorn, as in production, and follow a workflow.
+"""Serve the workflows API (api/) with gunicorn, as in production.
 
 ``ApiServer().start()`` migrates a database and serves the API on a port of
 127.0.0.1, DEBUG off, until ``stop()``. Tests and the API's notebook give it
 a SQLite file of its own; ``make serve`` gives it the real settings.
+``request`` sends it one request and times the answer.
 """
 
 import json
@@ -17,23 +18,6 @@ from pathlib import Path
 
 from .paths import API
 from .processes import free_port, spawn, terminate, wait_until_answers
-
-FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
-
-
-def wait_until_finished(client, url, timeout=30):
-    """Read a workflow through the API until its state is final; return the last reading.
-
-    ``client.get(url).json()`` reads it: a Django test client or ``requests``-like object.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        workflow = client.get(url).json()
-        if workflow["state"] in FINISHED:
-            return workflow
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the workflow has not finished within {timeout} s: {workflow}")
-        time.sleep(0.05)
 
 
 class ApiServer:

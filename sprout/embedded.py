@@ -28,6 +28,12 @@ RabbitMQ and Redis, and an idle worker uses 2 to 3 % of a core.
 
 ``SPROUT_EMBEDDED_FOLDER`` puts the folders elsewhere (the tests give each run
 a folder of its own).
+
+This module is a settings module, and importing it is the switch: Celery
+imports it when an app first reads its settings, it makes its folders, and it
+sets ``CELERY_BROKER_URL`` and ``CELERY_RESULT_BACKEND`` for the process and
+the workers it starts (see the end of the file for why). Only Celery, through
+``CELERY_CONFIG_MODULE``, and ``sprout.demo_settings`` import it.
 """
 
 import os

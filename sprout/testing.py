@@ -227,3 +227,21 @@ def task_log(worker, task_id, count=1, timeout=30):
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
+
+
+FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def wait_until_finished(client, url, timeout=30):
+    """Read a workflow through the API until its state is final; return the last reading.
+
+    ``client.get(url).json()`` reads it: a Django test client or ``requests``-like object.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        workflow = client.get(url).json()
+        if workflow["state"] in FINISHED:
+            return workflow
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the workflow has not finished within {timeout} s: {workflow}")
+        time.sleep(0.05)

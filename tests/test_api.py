@@ -26,11 +26,12 @@ from runs.models import Step, Workflow
 from runs.serializers import job_data_errors
 from runs.testcases import TESTCASES
 from sprout import testing
-from sprout.api import API, ApiServer, wait_until_finished
+from sprout.api import API, ApiServer
 from sprout.testing import (
     Terminal,
     record_redis_commands,
     task_log,
+    wait_until_finished,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,9 +16,8 @@ from config import celery_app
 from runs import jobs, testcases
 from runs.models import Step, Workflow
 from sprout import REPO
-from sprout.api import wait_until_finished
 from sprout.faults import kill_pool_process
-from sprout.testing import api_worker, wait_for_state
+from sprout.testing import api_worker, wait_for_state, wait_until_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
