@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import pytest
 
 from sprout import DayWorker
-from sprout.api import API, FINISHED, ApiServer
+from sprout.api import API, ApiServer
 from sprout.faults import kill_pool_process, kill_worker
 from sprout.private_services import PrivateRabbitMQ, PrivateRedis
+from sprout.testing import FINISHED
 
 TC01 = {"testcase": "ESG-TC01", "job_data": {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}}
 TC02 = {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}}
