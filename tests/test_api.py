@@ -432,6 +432,7 @@ def test_the_site_root_lists_the_api(client):
         "health": "/api/health/",
         "schema": "/api/schema/",
         "docs": "/api/docs/",
+        "pages": "/workflows/",
     }
 
 

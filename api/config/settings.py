@@ -48,7 +48,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # The docs page is not to be shown inside another site's frame.
+    # The pages' forms carry a token that another site cannot know.
+    "django.middleware.csrf.CsrfViewMiddleware",
+    # No page is to be shown inside another site's frame.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -3,12 +3,15 @@
 - ``/``: the old tutorial's two commands (start a workflow; the states of task ids)
 - ``/api/workflows/``, ``/api/testcases/``, ``/api/health/``: the API
 - ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the schema as an interactive page
+- ``/workflows/``: the workflows as web pages, and a form that starts one;
+  ``/workflows/{id}/``: one workflow's steps, updated while it runs
 """
 
 from django.contrib.staticfiles.views import serve
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from runs import pages
 from runs.views import RootView
 
 urlpatterns = [
@@ -16,9 +19,17 @@ urlpatterns = [
     path("api/", include("runs.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    # The docs page's scripts and styles, from the drf-spectacular-sidecar
-    # package. Django serves them itself, DEBUG or not: a few files for one
-    # page. A site with a web server in front would rather run collectstatic
+    path("workflows/", pages.workflow_list, name="workflow-pages"),
+    path("workflows/<uuid:pk>/", pages.workflow_detail, name="workflow-page"),
+    path("workflows/<uuid:pk>/live/", pages.workflow_live, name="workflow-page-live"),
+    re_path(
+        r"^workflows/(?P<pk>[0-9a-f-]{36})/(?P<action>cancel|relaunch|resume)/$",
+        pages.workflow_action,
+        name="workflow-page-action",
+    ),
+    # The pages' scripts and styles, and the docs page's, from the
+    # drf-spectacular-sidecar package. Django serves them itself, DEBUG or
+    # not: a few files for a few pages. A site with a web server in front would rather run collectstatic
     # and let that server send them.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
 ]

@@ -216,7 +216,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "type": "object",
             "properties": {
                 name: {"type": "string", "format": "uri"}
-                for name in ("self", "cancel", "relaunch", "resume")
+                for name in ("self", "cancel", "relaunch", "resume", "page")
             },
         }
     )
@@ -225,6 +225,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
         links = {"self": reverse("workflow-detail", args=[workflow.id], request=request)}
         for action in ("cancel", "relaunch", "resume"):
             links[action] = reverse(f"workflow-{action}", args=[workflow.id], request=request)
+        # The workflow's web page, which shows its steps as they run.
+        links["page"] = reverse("workflow-page", args=[workflow.id], request=request)
         return links
 
 

@@ -254,5 +254,6 @@ class RootView(APIView):
                 ("health", "health"),
                 ("schema", "schema"),
                 ("docs", "docs"),
+                ("pages", "workflow-pages"),
             ]
         }

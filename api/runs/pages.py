@@ -1,0 +1,169 @@
+"""The workflows as web pages: the list, with a form that starts one, and one workflow's steps.
+
+The pages read and change workflows with the same functions as the API
+(``jobs``) and validate the form with the API's own serializer, so an error
+reads as the API words it. The server renders each page whole, so it is
+right with JavaScript off. The part of a workflow's page that changes while
+it runs (state, progress, steps, buttons) is a template of its own,
+``workflow_live.html``; ``workflow.js`` asks for it again once a second and
+puts it in place, until the workflow has finished.
+
+Why polling and not Server-Sent Events: gunicorn's sync workers serve one
+request at a time, and an event stream would hold one of them for as long as
+a page stays open; a poll is one short request, and two queries (the
+workflow, and all its steps at once), whatever the number of steps. A step
+changes every few seconds at most, so once a second shows every change.
+"""
+
+import json
+
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import APIException
+
+from . import jobs
+from .models import Workflow
+from .serializers import WorkflowSerializer
+from .status import FINISHED
+from .testcases import TESTCASES
+
+#: How many workflows the list shows, newest first.
+LISTED = 50
+#: How often a running workflow's page asks the API for its steps, in milliseconds.
+POLL_MS = 1000
+
+
+def messages_of(errors):
+    """A serializer's errors for one field as lines: ``div: must hold 2 numbers, not 1``."""
+    if isinstance(errors, dict):
+        return [f"{key}: {message}" for key, found in errors.items() for message in found]
+    return [str(message) for message in errors]
+
+
+@require_http_methods(["GET", "POST"])
+def workflow_list(request):
+    """GET: the workflows, newest first, and the form. POST: start the form's workflow."""
+    status = 200
+    errors = {}
+    form = {"testcase": next(iter(TESTCASES)), "job_data": None}
+    if request.method == "POST":
+        serializer = WorkflowSerializer(data=request.POST, context={"request": request})
+        form = {
+            "testcase": request.POST.get("testcase", ""),
+            "job_data": request.POST.get("job_data", ""),
+        }
+        if serializer.is_valid():
+            try:
+                workflow = serializer.save()
+            except APIException as exc:  # the broker did not take the chain: 503
+                errors = {"form": [str(exc.detail)]}
+                status = exc.status_code
+            else:
+                return redirect("workflow-page", pk=workflow.id)
+        else:
+            errors = {field: messages_of(found) for field, found in serializer.errors.items()}
+            status = 400
+    if form["job_data"] is None:
+        form["job_data"] = json.dumps(TESTCASES[form["testcase"]].example)
+    # One query for the workflows, one for all their steps.
+    workflows = Workflow.objects.prefetch_related("steps")[:LISTED]
+    context = {
+        "workflows": [
+            {
+                "workflow": workflow,
+                "status": workflow.status,
+                "succeeded": sum(s["state"] == "SUCCESS" for s in workflow.status["steps"]),
+            }
+            for workflow in workflows
+        ],
+        "testcases": list(TESTCASES),
+        "examples": {name: testcase.example for name, testcase in TESTCASES.items()},
+        "form": form,
+        "errors": errors,
+    }
+    return render(request, "runs/workflow_list.html", context, status=status)
+
+
+def workflow_or_404(pk):
+    try:
+        return Workflow.objects.prefetch_related("steps").get(pk=pk)
+    except Workflow.DoesNotExist:
+        raise Http404(f"no workflow has the id {str(pk)!r}") from None
+
+
+def seconds_between(start, end):
+    return f"{(end - start).total_seconds():.1f} s" if start and end else ""
+
+
+def live_context(request, workflow):
+    """What the live part of a workflow's page shows: its state, progress, steps and buttons."""
+    now = timezone.now()
+    status = workflow.status
+    steps = [
+        {
+            **step,
+            "number": number,
+            # A running step's time so far; a finished step's time from start to end.
+            "elapsed": seconds_between(
+                step["started_at"],
+                step["finished_at"] or (now if step["state"] == "STARTED" else None),
+            ),
+        }
+        for number, step in enumerate(status["steps"], start=1)
+    ]
+    finished = status["state"] in FINISHED
+    return {
+        "workflow": workflow,
+        "status": status,
+        "steps": steps,
+        "succeeded": sum(step["state"] == "SUCCESS" for step in steps),
+        "finished": finished,
+        "can_cancel": not finished,
+        "can_resume": status["state"] in {"FAILURE", "REVOKED"},
+        "live_url": reverse("workflow-page-live", args=[workflow.id]),
+        "poll_ms": POLL_MS,
+    }
+
+
+@require_http_methods(["GET"])
+def workflow_detail(request, pk):
+    """One workflow's page: its job data, and the live part, which workflow.js keeps up to date."""
+    return render_workflow(request, workflow_or_404(pk))
+
+
+@require_http_methods(["GET"])
+def workflow_live(request, pk):
+    """The live part of a workflow's page alone: what workflow.js asks for once a second.
+
+    One query for the workflow, one for all its steps, from the database the
+    worker writes each step into.
+    """
+    context = live_context(request, workflow_or_404(pk))
+    return render(request, "runs/workflow_live.html", context)
+
+
+def render_workflow(request, workflow, error=None, status=200):
+    context = {
+        **live_context(request, workflow),
+        "api_url": reverse("workflow-detail", args=[workflow.id]),
+        "job_data": json.dumps(workflow.job_data),
+        "error": error,
+    }
+    return render(request, "runs/workflow_detail.html", context, status=status)
+
+
+ACTIONS = {"cancel": jobs.cancel, "relaunch": jobs.relaunch, "resume": jobs.resume}
+
+
+@require_http_methods(["POST"])
+def workflow_action(request, pk, action):
+    """Cancel, relaunch or resume a workflow from its page; land on the workflow to watch."""
+    workflow = workflow_or_404(pk)
+    try:
+        changed = ACTIONS[action](workflow)
+    except APIException as exc:  # 409: not in a state that allows it; 503: no broker
+        return render_workflow(request, jobs.refreshed(workflow), exc.detail, exc.status_code)
+    return redirect("workflow-page", pk=changed.id)
