@@ -8,9 +8,9 @@ BIN := $(VENV)/bin
 # The tests that run a second time on the embedded stack: the days', the API's,
 # and make demo's (one of which runs there only).
 EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py \
-	tests/test_serve.py tests/test_demo.py
+	tests/test_pages.py tests/test_serve.py tests/test_demo.py
 
-.PHONY: help demo venv services lint test test-embedded test-api notebooks serve bench
+.PHONY: help demo venv services lint test test-embedded test-api notebooks lab serve screenshots bench
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,13 +47,26 @@ test-embedded: venv ## The days' and the API's tests on the embedded stack, in .
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \
-		tests/test_serve.py
+		tests/test_pages.py tests/test_serve.py
 
 notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK_DELAY (5 s).
 	$(BIN)/python -m sprout.notebooks
 
+LAB_PORT ?= 8888
+lab: venv ## JupyterLab on the notebooks, with .venv's Python as their kernel (LAB_PORT, 8888).
+	@# The notebooks' kernel, python3, is .venv's Python: its kernel spec lives in
+	@# .venv and comes before any other of that name (JUPYTER_PREFER_ENV_PATH).
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" > /dev/null
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab --no-browser \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
 serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
 	$(BIN)/python -m sprout.serve
+
+screenshots: services ## Pictures of the workflows pages, in docs/, taken in headless Chromium.
+	$(BIN)/python -m sprout.screenshots
 
 bench: services ## A chain's latency on both stacks; the API against the bare chain; day 6's status reads.
 	$(BIN)/python benchmarks/chain_latency.py

@@ -309,6 +309,7 @@ def api_tour(env, started):
         raise DemoFailed(f"the API did not take the workflow: {exc}\n{server.log()}") from exc
     steps = " → ".join(step["name"] for step in workflow["steps"])
     say(f"  {status} Accepted: workflow {workflow['id']}, steps {steps}")
+    say(f"  its page, live while the demo runs: {workflow['links']['page']}")
     say()
     say(f"  $ cd api && python manage.py watch {workflow['id']}")
     sys.stdout.flush()

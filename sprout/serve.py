@@ -5,7 +5,9 @@ Usage::
     make serve                        # the API on http://localhost:8000
     API_PORT=8080 make serve          # on another port
 
-Each line of output starts with the name of the process that wrote it. The
+Each line of output starts with the name of the process that wrote it.
+``Served`` runs the same in the background, on free ports, for the browser
+tests and ``make screenshots``. The
 three use the local broker and result store (``CELERY_BROKER_URL`` and
 ``CELERY_RESULT_BACKEND`` override them), the API's database is
 ``DATABASE_URL`` (``api/db.sqlite3`` by default, migrated first), Flower
@@ -19,11 +21,21 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.request
 
 from .api import API, ApiServer
-from .processes import celery_executable, spawn, stop_on_signal, terminate
+from .paths import REPO
+from .processes import (
+    celery_executable,
+    free_port,
+    spawn,
+    stop_on_signal,
+    terminate,
+    wait_until_answers,
+)
 
 
 def relay(name, stream):
@@ -55,8 +67,12 @@ def main():
     flower_port = int(env.get("FLOWER_PORT", "5555"))
     celery = celery_executable()
 
+    worker = [celery, "-A", "config", "worker", "-l", "INFO"]
+    if env.get("SPROUT_SERVE_NODE"):
+        # Two stacks at once on one machine (tests) need two node names: celery@host is one.
+        worker.append(f"--hostname={env['SPROUT_SERVE_NODE']}")
     processes = {
-        "worker": start("worker", [celery, "-A", "config", "worker", "-l", "INFO"], env),
+        "worker": start("worker", worker, env),
         "flower": start(
             "flower",
             [celery, "-A", "config", "flower", "--address=127.0.0.1", f"--port={flower_port}"],
@@ -70,7 +86,8 @@ def main():
         server.start()
         processes["api"] = server.process
         print(
-            f"serve  | the API is on http://localhost:{api_port}/api/docs/, Flower on "
+            f"serve  | the workflows' pages are on http://localhost:{api_port}/workflows/, "
+            f"the API's docs on http://localhost:{api_port}/api/docs/, Flower on "
             f"http://localhost:{flower_port}; press Ctrl+C to stop",
             flush=True,
         )
@@ -91,6 +108,72 @@ def main():
         os.close(write)
     print("serve  | stopped", flush=True)
     return status
+
+
+class Served:
+    """``make serve`` as a child process, on free ports, until ``stop()`` (Ctrl+C, as a reader would).
+
+    ``env`` adds to this process's environment: ``DATABASE_URL``,
+    ``TASK_DELAY``, ``CELERY_TASK_DEFAULT_QUEUE``...
+    """
+
+    def __init__(self, env=None):
+        self.api_port, self.flower_port = free_port(), free_port()
+        self.env = {
+            **os.environ,
+            **(env or {}),
+            "API_PORT": str(self.api_port),
+            "FLOWER_PORT": str(self.flower_port),
+            "SPROUT_SERVE_NODE": f"serve-{self.api_port}@%h",
+        }
+        self.url = f"http://127.0.0.1:{self.api_port}"
+        self.process = None
+
+    def start(self, timeout=60.0):
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while it runs; stop() closes it
+        # A session of its own stands for the terminal: Ctrl+C reaches all of it.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sprout.serve"],
+            cwd=REPO,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until_answers(
+            self.process, self.answers, name="make serve", timeout=timeout,
+            log=self.output, stop=self.stop, interval=0.2,
+        )  # fmt: skip
+        return self
+
+    def answers(self):
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/health/", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self, timeout=60.0):
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+        self.log.close()
 
 
 if __name__ == "__main__":

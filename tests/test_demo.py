@@ -118,6 +118,10 @@ def check_tour(output):
     api = output.index("The API: ")
     assert api > positions[-1]
     assert re.search(r"202 Accepted: workflow [0-9a-f-]{36}, steps div → mul → add → sub", output)
+    assert re.search(
+        r"\n  its page, live while the demo runs: http://127\.0\.0\.1:\d+/workflows/[0-9a-f-]{36}/\n",
+        output,
+    )
     # manage.py watch, on a pipe: one line per change, then the outcome.
     assert "\nsub    SUCCESS 10.0\nESG-TC01: SUCCESS, result 10.0\n" in output
     assert "  state SUCCESS, result 10.0\n" in output

@@ -77,6 +77,7 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
             connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
     assert serve.returncode == 0, output
     assert "serve  | stopped" in output
+    assert f"the workflows' pages are on http://localhost:{api_port}/workflows/" in output
     assert "worker | " in output and "api    | " in output and "flower | " in output
     # Nothing of the session is left: no worker, no gunicorn, no Flower.
     time.sleep(0.5)

@@ -1,0 +1,182 @@
+"""The workflows pages in a real browser: headless Chromium against ``make serve``.
+
+Playwright drives Debian's ``chromium`` (see sprout/browser.py). The stack is
+``make serve`` itself, in the background, with a database and a queue of its
+own and steps that take TASK_DELAY seconds: long enough for the page, which
+asks once a second, to see each step run.
+"""
+
+import json
+import re
+import time
+import urllib.parse
+
+import pytest
+
+from sprout.browser import chromium
+from sprout.serve import Served
+from sprout.services import broker_connection
+from sprout.testing import unique_queue
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+TASK_DELAY = "1.5"
+TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
+OVERFLOW = {"div": [1e308, 1], "mul": [10.0], "add": [6], "sub": [2]}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    database = tmp_path_factory.mktemp("pages") / "db.sqlite3"
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "TASK_DELAY": TASK_DELAY,
+        "CELERY_TASK_DEFAULT_QUEUE": unique_queue("pages"),
+    }
+    with Served(env) as served:
+        yield served
+        # What make serve printed, for a test that failed (pytest shows it then).
+        print(served.output())
+    with broker_connection() as connection:
+        connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser, served):
+    """A fresh page that notes every request it makes and every page it loads."""
+    context = browser.new_context(base_url=served.url)
+    page = context.new_page()
+    page.requests = []
+    page.loads = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on("load", lambda loaded: page.loads.append(loaded.url))
+    yield page
+    context.close()
+    hosts = {urllib.parse.urlsplit(url).netloc for url in page.requests}
+    assert hosts <= {f"127.0.0.1:{served.api_port}"}, page.requests
+
+
+def start_from_the_form(page, testcase, job_data=None):
+    page.goto("/workflows/")
+    page.select_option("#testcase", testcase)
+    if job_data is not None:
+        page.fill("#job_data", json.dumps(job_data))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/workflows/[0-9a-f-]{36}/$"))
+
+
+def rows(page):
+    """Each step's name and state, as the page shows them now."""
+    return [
+        (row.locator("th").inner_text(), row.locator("td").nth(1).inner_text())
+        for row in page.locator("tr[data-step]").all()
+    ]
+
+
+def test_the_form_starts_tc01_and_its_page_shows_every_step_succeed_without_a_reload(page):
+    start_from_the_form(page, "ESG-TC01")
+    loads = len(page.loads)
+    seen = {name: [] for name in ("div", "mul", "add", "sub")}
+    deadline = time.monotonic() + 60
+    while page.locator("#live").get_attribute("data-finished") != "true":
+        assert time.monotonic() < deadline, rows(page)
+        for name, state in rows(page):
+            if not seen[name] or seen[name][-1] != state:
+                seen[name].append(state)
+        time.sleep(0.1)
+    for name, state in rows(page):
+        if seen[name][-1] != state:
+            seen[name].append(state)
+    # Every step went through STARTED to SUCCESS; the later ones waited first.
+    for name, states in seen.items():
+        assert states[-2:] == ["STARTED", "SUCCESS"], (name, seen)
+    for name in ("mul", "add", "sub"):
+        assert seen[name] == ["PENDING", "STARTED", "SUCCESS"], (name, seen)
+    assert page.inner_text("#state") == "SUCCESS"
+    assert page.inner_text("#result") == "10.0"
+    assert page.locator("progress").get_attribute("value") == "4"
+    assert len(page.loads) == loads  # no reload: the page updated itself
+    assert page.inner_text(".note") == "Finished."
+    assert page.locator("button", has_text="Cancel").count() == 0
+
+
+def test_the_page_stops_asking_once_the_workflow_has_finished(page):
+    start_from_the_form(page, "ESG-TC03")
+    page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
+    asked = len([url for url in page.requests if url.endswith("/live/")])
+    page.wait_for_timeout(2500)
+    assert len([url for url in page.requests if url.endswith("/live/")]) == asked
+    assert asked <= 6  # once a second, for a workflow of about 3 s
+
+
+def test_a_failing_workflow_shows_its_error_and_the_steps_that_did_not_run(page):
+    start_from_the_form(page, "ESG-TC01", OVERFLOW)
+    page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
+    assert page.inner_text("#state") == "FAILURE"
+    assert page.inner_text("#error").startswith("step 'mul' failed: OverflowError:")
+    assert rows(page) == [
+        ("div", "SUCCESS"),
+        ("mul", "FAILURE"),
+        ("add", "NOT_RUN"),
+        ("sub", "NOT_RUN"),
+    ]
+    assert page.locator("button", has_text="Resume").is_visible()
+
+
+def test_the_form_shows_the_apis_error_next_to_the_field_and_keeps_what_was_typed(page):
+    page.goto("/workflows/")
+    page.select_option("#testcase", "ESG-TC02")
+    page.fill("#job_data", '{"div": [4, 0], "mul": [3]}')
+    page.click("button[type=submit]")
+    error = page.locator("#job_data-errors")
+    assert error.inner_text() == "job_data div: operand 2 is the divisor and must not be 0"
+    assert page.get_attribute("#job_data", "aria-describedby") == "job_data-errors"
+    assert page.input_value("#job_data") == '{"div": [4, 0], "mul": [3]}'
+
+
+def test_choosing_a_test_case_puts_its_example_in_the_job_data(page):
+    page.goto("/workflows/")
+    assert json.loads(page.input_value("#job_data")) == TC01
+    page.select_option("#testcase", "ESG-TC03")
+    assert json.loads(page.input_value("#job_data")) == {"add": [3, 2], "sub": [1]}
+
+
+def test_cancel_from_the_page(page):
+    start_from_the_form(page, "ESG-TC01")
+    page.click("button:has-text('Cancel')")
+    page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
+    assert page.inner_text("#state") == "REVOKED"
+    states = dict(rows(page))
+    assert states["sub"] == "REVOKED" and states["add"] == "REVOKED"
+    assert page.locator("button", has_text="Resume").is_visible()
+
+
+def test_the_list_shows_the_newest_workflow_first_with_its_state_and_progress(page):
+    start_from_the_form(page, "ESG-TC02")
+    workflow_id = page.url.rstrip("/").rpartition("/")[2]
+    page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
+    page.goto("/workflows/")
+    first = page.locator("tbody tr").first
+    cells = [cell.strip() for cell in first.locator("td").all_inner_texts()]
+    assert cells[:4] == [workflow_id[:8], "ESG-TC02", "SUCCESS", "2/2"]
+    assert cells[4].endswith(" ago")
+
+
+def test_with_javascript_off_the_page_is_right_as_the_server_renders_it(browser, served):
+    context = browser.new_context(base_url=served.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        # Without JavaScript, choosing a test case leaves the job data as it is.
+        start_from_the_form(page, "ESG-TC02", {"div": [4, 2], "mul": [3]})
+        page.wait_for_timeout(int(float(TASK_DELAY) * 2 * 1000) + 1500)
+        page.reload()
+        assert page.inner_text("#state") == "SUCCESS"
+        assert page.inner_text("#result") == "6.0"
+    finally:
+        context.close()
