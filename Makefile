@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The tests that run a second time on the embedded stack: the days', the API's,
 # and make demo's (one of which runs there only).
 EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py \
-	tests/test_pages.py tests/test_serve.py tests/test_demo.py
+	tests/test_access.py tests/test_pages.py tests/test_serve.py tests/test_demo.py
 
 .PHONY: help demo venv services lint test test-embedded test-api notebooks lab serve screenshots bench
 
@@ -47,7 +47,7 @@ test-embedded: venv ## The days' and the API's tests on the embedded stack, in .
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \
-		tests/test_pages.py tests/test_serve.py
+		tests/test_access.py tests/test_pages.py tests/test_schema.py tests/test_serve.py
 
 notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK_DELAY (5 s).
 	$(BIN)/python -m sprout.notebooks

@@ -27,6 +27,8 @@ class ApiServer:
     (``{"CELERY_BROKER_URL": ...}`` points it at another broker). Unless
     ``env`` names a ``DATABASE_URL``, the API gets a SQLite file of its own,
     and unless it names a ``DJANGO_SECRET_KEY``, a key made for this server.
+    Anonymous access is on (``API_ALLOW_ANONYMOUS=1``), for one reader on
+    this machine, unless ``env`` sets ``API_ALLOW_ANONYMOUS`` to ``""``.
     """
 
     def __init__(self, env=None, port=None, output=None):
@@ -38,6 +40,7 @@ class ApiServer:
             "DATABASE_URL": f"sqlite:///{Path(self.folder.name) / 'db.sqlite3'}",
             "DJANGO_SECRET_KEY": os.urandom(32).hex(),
             "DJANGO_DEBUG": "0",
+            "API_ALLOW_ANONYMOUS": "1",
             **(env or {}),
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -294,7 +294,10 @@ def api_tour(env, started):
     except (RuntimeError, TimeoutError) as exc:
         raise DemoFailed(f"the API's worker did not start: {exc}") from exc
     started.append(server)
-    say("  the API:     cd api && gunicorn config.wsgi")
+    say(
+        f"  the API:     cd api && API_ALLOW_ANONYMOUS=1 gunicorn config.wsgi --bind 127.0.0.1:{server.port}"
+    )
+    say("               (anonymous access, for this machine only: a deployment asks for a user)")
     try:
         server.start()
     except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:

@@ -5,7 +5,10 @@ Usage::
     make serve                        # the API on http://localhost:8000
     API_PORT=8080 make serve          # on another port
 
-Each line of output starts with the name of the process that wrote it.
+The API serves on 127.0.0.1 only, with anonymous access on
+(``API_ALLOW_ANONYMOUS=1``): a single reader on their own machine needs no
+user; ``API_ALLOW_ANONYMOUS=0 make serve`` asks for one, as any deployment
+does. Each line of output starts with the name of the process that wrote it.
 ``Served`` runs the same in the background, on free ports, for the browser
 tests and ``make screenshots``. The
 three use the local broker and result store (``CELERY_BROKER_URL`` and
@@ -59,6 +62,8 @@ def main():
     env = {**os.environ}
     env.setdefault("DATABASE_URL", f"sqlite:///{API / 'db.sqlite3'}")
     env.setdefault("FLOWER_BASIC_AUTH", "student:sprout")
+    # One reader on their own machine: no user needed. Served on 127.0.0.1 only.
+    env.setdefault("API_ALLOW_ANONYMOUS", "1")
     if not env.get("DJANGO_SECRET_KEY"):
         # The API refuses to serve without a key; for a local run, one made now will do.
         env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
@@ -85,6 +90,12 @@ def main():
     try:
         server.start()
         processes["api"] = server.process
+        if env["API_ALLOW_ANONYMOUS"].strip().lower() in {"1", "true", "yes", "on"}:
+            print(
+                f"serve  | anonymous access is on (API_ALLOW_ANONYMOUS=1): the API answers on "
+                f"127.0.0.1:{api_port} only, to anyone on this machine, without a user",
+                flush=True,
+            )
         print(
             f"serve  | the workflows' pages are on http://localhost:{api_port}/workflows/, "
             f"the API's docs on http://localhost:{api_port}/api/docs/, Flower on "

@@ -197,6 +197,31 @@ def api_worker(name, *, env=None, options=()):
         worker.delete_queue()
 
 
+@contextlib.contextmanager
+def served(name, folder, env=None):
+    """``make serve`` in the background (``sprout.serve.Served``) while the block runs.
+
+    Its database is a SQLite file in ``folder`` and its steps travel on a
+    queue of their own, removed afterwards; ``env`` adds to its environment.
+    What it printed is printed at the end, for pytest to show when a test failed.
+    """
+    from .serve import Served
+    from .services import broker_connection
+
+    env = {
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "CELERY_TASK_DEFAULT_QUEUE": unique_queue(name),
+        **(env or {}),
+    }
+    try:
+        with Served(env) as stack:
+            yield stack
+            print(stack.output())
+    finally:
+        with broker_connection() as connection:
+            connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+
+
 def wait_for_state(row, states, timeout=10):
     """``row`` (a step of the API), read again until its state is one of ``states``."""
     deadline = time.monotonic() + timeout

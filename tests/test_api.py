@@ -34,10 +34,14 @@ from sprout.testing import (
     wait_until_finished,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
 # Each step sleeps this long on the worker: short, yet long enough to see STARTED.
 TASK_DELAY = os.environ.get("TASK_DELAY", "0.5")
+API_WORKER_ENV = {"TASK_DELAY": TASK_DELAY}
+
+# The queries a request makes to know who asks: the test client's session, then its user.
+SIGNED_IN = 2
 
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
 TC02 = {"div": [4, 2], "mul": [3]}
@@ -46,21 +50,6 @@ TC03 = {"add": [3, 2], "sub": [1]}
 # The old tutorial's two commands, word for word.
 TUTORIAL_POST = """curl -d 'testcase=ESG-TC02' -d 'job_data={"div" : [4, 2], "mul" : [3]}' -X POST http://localhost:8000"""
 TUTORIAL_GET = """curl -d 'task_list=["e2f970f6-52ed-48fe-ad4c-93c31d312f92","303c37f8-f079-4bc7-a0b4-b311c6fdb65e"]' -X GET http://localhost:8000"""
-
-
-@pytest.fixture(scope="module")
-def api_worker(django_db_setup):
-    """The API's worker, started from api/ on a queue made for this module, on the test database."""
-    with testing.api_worker("api", env={"TASK_DELAY": TASK_DELAY}) as worker:
-        yield worker
-
-
-@pytest.fixture(autouse=True)
-def api(api_worker):
-    # A day's tests make their own app Celery's current one in this process;
-    # the API's shared tasks must resolve to the API's app.
-    celery_app.set_current()
-    return api_worker
 
 
 def start(client, testcase, job_data):
@@ -132,15 +121,16 @@ def test_a_new_workflow_answers_202_with_its_location_and_its_task_ids_in_order(
     assert workflow["progress"] == "0/2"
 
 
-def test_a_form_encoded_post_takes_job_data_as_json_text(client):
-    response = client.post(
-        "/api/workflows/",
-        'testcase=ESG-TC03&job_data={"add" : [3, 2], "sub" : [1]}',
-        content_type="application/x-www-form-urlencoded",
-    )
+def test_the_api_takes_json_and_the_site_root_the_old_tutorials_form(client):
+    form = 'testcase=ESG-TC03&job_data={"add" : [3, 2], "sub" : [1]}'
+    refused = client.post("/api/workflows/", form, content_type="application/x-www-form-urlencoded")
+    assert refused.status_code == 415
+    assert Workflow.objects.count() == 0
+    response = client.post("/", form, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 202, response.json()
-    assert response.json()["testcase"] == "ESG-TC03"
-    assert response.json()["job_data"] == TC03
+    workflow = Workflow.objects.get()
+    assert (workflow.testcase, workflow.job_data) == ("ESG-TC03", TC03)
+    assert response.json() == [step.task_id for step in workflow.steps.all()]
 
 
 def stored_workflow(testcase="ESG-TC02", steps=("div", "mul"), job_data=TC02):
@@ -158,8 +148,9 @@ def test_reading_a_workflow_asks_the_database_for_its_steps_once(
 ):
     location = start(client, "ESG-TC01", TC01)["Location"]
     count_redis_commands.clear()
-    # The workflow, then all its steps: the result store is not asked at all.
-    with django_assert_num_queries(2):
+    # Who asks (their session, then their user), the workflow, then all its
+    # steps: the result store is not asked at all.
+    with django_assert_num_queries(SIGNED_IN + 2):
         workflow = client.get(location).json()
     assert len(workflow["steps"]) == 4
     assert count_redis_commands == []
@@ -167,7 +158,7 @@ def test_reading_a_workflow_asks_the_database_for_its_steps_once(
 
 def test_reading_a_hundred_steps_is_one_query(client, django_assert_num_queries):
     workflow = stored_workflow("ESG-TC01", ["div"] + ["mul"] * 99)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(SIGNED_IN + 2):
         steps = client.get(f"/api/workflows/{workflow.id}/").json()["steps"]
     assert [step["state"] for step in steps] == ["PENDING"] * 100
 
@@ -177,8 +168,8 @@ def test_the_list_is_paged_newest_first_and_read_in_one_query_for_all_steps(
 ):
     created = [stored_workflow() for _ in range(21)]
     count_redis_commands.clear()
-    # How many there are, the page of workflows, and all their steps.
-    with django_assert_num_queries(3):
+    # Who asks, how many there are, the page of workflows, and all their steps.
+    with django_assert_num_queries(SIGNED_IN + 3):
         page = client.get("/api/workflows/").json()
     assert count_redis_commands == []
     assert page["count"] == 21

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import RequestFactory
@@ -82,23 +82,39 @@ BAD_REQUESTS = [
         id="job_data null",
     ),
     pytest.param(
-        "post", "/api/workflows/", form(testcase="ESG-TC02", job_data='{"div": [4, 2], "mul": [3]'),
+        "post", "/", form(testcase="ESG-TC02", job_data='{"div": [4, 2], "mul": [3]'),
         FORM, 400, "job_data", "is not valid JSON",
         id="form job_data not JSON",
     ),
     pytest.param(
-        "post", "/api/workflows/", form(testcase="ESG-TC02", job_data="[4, 2]"), FORM, 400,
+        "post", "/", form(testcase="ESG-TC02", job_data="[4, 2]"), FORM, 400,
         "job_data", "must be a JSON object",
         id="form job_data an array",
     ),
     pytest.param(
-        "post", "/api/workflows/", form(testcase="ESG-TC02", job_data='{"div": [NaN, 2], "mul": [3]}'),
+        "post", "/", form(testcase="ESG-TC02", job_data='{"div": [NaN, 2], "mul": [3]}'),
         FORM, 400, "job_data", "NaN is not a JSON value",
         id="form job_data NaN",
     ),
     pytest.param(
-        "post", "/api/workflows/", form(testcase="ESG-TC02"), FORM, 400, "job_data", "required",
+        "post", "/", form(testcase="ESG-TC02"), FORM, 400, "job_data", "required",
         id="form job_data missing",
+    ),
+    pytest.param(
+        "post", "/", form(testcase="ESG-TC02", jobdata='{"div": [4, 2], "mul": [3]}'), FORM, 400,
+        "jobdata", "unknown field: a workflow starts from testcase and job_data only",
+        id="form field unknown",
+    ),
+    pytest.param(
+        "post", "/api/workflows/", body(note="mine"), JSON, 400,
+        "note", "unknown field",
+        id="field unknown",
+    ),
+    pytest.param(
+        # The API takes JSON; the old tutorial's form goes to the site root.
+        "post", "/api/workflows/", form(testcase="ESG-TC02", job_data='{"div": [4, 2], "mul": [3]}'),
+        FORM, 415, "detail", "Unsupported media type",
+        id="form to the API",
     ),
     pytest.param(
         "post", "/api/workflows/", body("ESG-TC01", {"div": [4, 2], "add": [6], "sub": [2]}), JSON,
@@ -171,8 +187,12 @@ BAD_REQUESTS = [
         id="body with NaN",
     ),
     pytest.param(
-        "post", "/api/workflows/", "[" * 100_000, JSON, 400, "detail", "nested too deeply",
+        "post", "/api/workflows/", "[" * 10_000, JSON, 400, "detail", "nested too deeply",
         id="body nested too deeply",
+    ),
+    pytest.param(
+        "post", "/api/workflows/", "[" * 100_000, JSON, 413, "detail", "the API reads 65536 at most",
+        id="body too large",
     ),
     pytest.param(
         "post", "/api/workflows/", [body()], JSON, 400, "non_field_errors",
@@ -203,6 +223,11 @@ BAD_REQUESTS = [
         "get", "/", form(task_list='{"id": "e2f970f6-52ed-48fe-ad4c-93c31d312f92"}'), FORM, 400,
         "task_list", "must be a JSON array of task ids, not an object",
         id="task_list an object",
+    ),
+    pytest.param(
+        "get", "/?task_list=" + quote('["task-1"]'), None, None, 400, "task_list",
+        "item 1 is not one (a task id is a UUID",
+        id="task_list not task ids",
     ),
     pytest.param(
         "get", "/", form(task_list="[1, 2]"), FORM, 400, "task_list",
@@ -351,9 +376,14 @@ def store_workflow(server):
 TUTORIAL_JOB = form(testcase="ESG-TC02", job_data='{"div" : [4, 2], "mul" : [3]}')
 
 
-@pytest.mark.parametrize("path", ["/api/workflows/", "/"])
-def test_without_a_broker_no_workflow_starts_and_the_answer_is_503(api_without_services, path):
-    status, answer, seconds = api_without_services.request("POST", path, TUTORIAL_JOB, FORM)
+@pytest.mark.parametrize(
+    ("path", "data", "content_type"),
+    [("/api/workflows/", json.dumps(body()), JSON), ("/", TUTORIAL_JOB, FORM)],
+)
+def test_without_a_broker_no_workflow_starts_and_the_answer_is_503(
+    api_without_services, path, data, content_type
+):
+    status, answer, seconds = api_without_services.request("POST", path, data, content_type)
     assert status == 503
     assert answer["service"] == "broker"
     assert answer["detail"].startswith("the broker (RabbitMQ) is not reachable")

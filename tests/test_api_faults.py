@@ -12,30 +12,19 @@ import time
 
 import pytest
 
-from config import celery_app
 from runs import jobs, testcases
 from runs.models import Step, Workflow
 from sprout import REPO
 from sprout.faults import kill_pool_process
-from sprout.testing import api_worker, wait_for_state, wait_until_finished
+from sprout.testing import wait_for_state, wait_until_finished
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
+
+# The API's worker, with the faulty steps too.
+API_WORKER_ENV = {"TASK_DELAY": "0.5", "PYTHONPATH": str(REPO / "tests")}
+API_WORKER_OPTIONS = ["--include", "faulty_steps"]
 
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
-
-
-@pytest.fixture(scope="module")
-def fault_worker(django_db_setup):
-    """The API's worker, with the faulty steps too, on a queue of this module's, on the test database."""
-    env = {"TASK_DELAY": "0.5", "PYTHONPATH": str(REPO / "tests")}
-    with api_worker("api-faults", env=env, options=["--include", "faulty_steps"]) as worker:
-        yield worker
-
-
-@pytest.fixture(autouse=True)
-def api(fault_worker):
-    celery_app.set_current()
-    return fault_worker
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ import urllib.parse
 
 import pytest
 
+from sprout import testing
 from sprout.browser import chromium
-from sprout.serve import Served
-from sprout.services import broker_connection
-from sprout.testing import unique_queue
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -27,18 +25,9 @@ OVERFLOW = {"div": [1e308, 1], "mul": [10.0], "add": [6], "sub": [2]}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    database = tmp_path_factory.mktemp("pages") / "db.sqlite3"
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "TASK_DELAY": TASK_DELAY,
-        "CELERY_TASK_DEFAULT_QUEUE": unique_queue("pages"),
-    }
-    with Served(env) as served:
+    env = {"TASK_DELAY": TASK_DELAY}
+    with testing.served("pages", tmp_path_factory.mktemp("pages"), env) as served:
         yield served
-        # What make serve printed, for a test that failed (pytest shows it then).
-        print(served.output())
-    with broker_connection() as connection:
-        connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
 
 
 @pytest.fixture(scope="module")

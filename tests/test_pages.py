@@ -11,28 +11,15 @@ import re
 
 import pytest
 
-from config import celery_app
 from runs import jobs
 from runs.models import Workflow
-from sprout import testing
 from sprout.testing import wait_until_finished
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
 TASK_DELAY = os.environ.get("TASK_DELAY", "0.3")
+API_WORKER_ENV = {"TASK_DELAY": TASK_DELAY}
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
-
-
-@pytest.fixture(scope="module")
-def api_worker(django_db_setup):
-    with testing.api_worker("pages", env={"TASK_DELAY": TASK_DELAY}) as worker:
-        yield worker
-
-
-@pytest.fixture(autouse=True)
-def api(api_worker):
-    celery_app.set_current()
-    return api_worker
 
 
 def text(page):
@@ -152,14 +139,39 @@ def test_an_unknown_workflow_or_action_answers_404_and_a_wrong_method_405(client
     assert client.delete("/workflows/").status_code == 405
 
 
-def test_the_pages_refuse_a_form_sent_from_another_site(client):
+def test_the_pages_refuse_a_form_sent_from_another_site(user):
     from django.test import Client
+    from rest_framework.authtoken.models import Token
 
     strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
     assert strict.post("/workflows/", {"testcase": "ESG-TC02", "job_data": "{}"}).status_code == 403
+    # A browser's session is the pages' way in; DRF asks the same token of
+    # the API when it comes with a session, so another site cannot use it.
+    body = {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}}
+    refused = strict.post("/api/workflows/", body, content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert Workflow.objects.count() == 0
-    # The API itself takes JSON from any client, as before.
-    assert strict.post(
-        "/api/workflows/", {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}},
-        content_type="application/json",
+    # A program sends its token instead, which no other site can know.
+    token = Token.objects.create(user=user)
+    assert Client(enforce_csrf_checks=True).post(
+        "/api/workflows/", body, content_type="application/json",
+        headers={"Authorization": f"Token {token.key}"},
     ).status_code == 202  # fmt: skip
+
+
+def test_the_form_sent_with_the_pages_own_token_starts_the_workflow(user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    page = browser.get("/workflows/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', page).group(1)
+    form = {
+        "csrfmiddlewaretoken": token,
+        "testcase": "ESG-TC02",
+        "job_data": '{"div": [4, 2], "mul": [3]}',
+    }
+    response = browser.post("/workflows/", form)
+    assert response.status_code == 302, text(response)
+    assert Workflow.objects.get().job_data == {"div": [4, 2], "mul": [3]}

@@ -38,6 +38,11 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # Users, their sessions (the pages' login) and their API tokens.
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework.authtoken",
     # The interactive docs page serves its scripts from drf-spectacular-sidecar.
     "django.contrib.staticfiles",
     "rest_framework",
@@ -48,8 +53,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A body larger than the API accepts answers 413 before anything reads it.
+    "runs.limits.RefuseLargeBodies",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     # The pages' forms carry a token that another site cannot know.
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     # No page is to be shown inside another site's frame.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -63,7 +72,12 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
     },
 ]
 
@@ -99,6 +113,58 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+# Anonymous access, for one reader on their own machine: `make serve` and
+# `make demo` switch it on, and serve on 127.0.0.1 only. Anywhere else, leave
+# it off: every request then needs a user, and each user sees their own
+# workflows only (staff see all).
+API_ALLOW_ANONYMOUS = env_flag("API_ALLOW_ANONYMOUS")
+
+# The pages' login: Django's own views, at /accounts/login/ and /accounts/logout/.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "workflow-pages"
+LOGOUT_REDIRECT_URL = "login"
+
+# How many workflows a user may start, in DRF's syntax: 60/minute, 1000/day.
+# The counts live in Redis, beside the results (the cache forgets them with
+# no harm); on the embedded stack, in each server process's memory.
+API_START_RATE = os.environ.get("API_START_RATE", "60/minute")
+_result_store = os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")
+if _result_store.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _result_store,
+            "KEY_PREFIX": "api",
+            # A Redis that does not answer must not hold a request up for long.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
+# The largest request body the API reads, in bytes: a workflow's job data is
+# a few hundred. A larger one answers 413 (runs/limits.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+# Behind a proxy that terminates TLS (API_HTTPS=1): cookies only over HTTPS,
+# every plain HTTP request redirected, and browsers told to come back over
+# HTTPS only (HSTS, for API_HSTS_SECONDS; for every subdomain too with
+# API_HSTS_INCLUDE_SUBDOMAINS=1; in the browsers' preload list with
+# API_HSTS_PRELOAD=1). The proxy must set X-Forwarded-Proto, and strip it from
+# what clients send. Without HTTPS, `manage.py check --deploy` warns about
+# exactly these settings (README.md, "Before you deploy").
+API_HTTPS = env_flag("API_HTTPS")
+if API_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("API_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("API_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_flag("API_HSTS_PRELOAD")
+    # The health check of docker-compose.yml asks over plain HTTP, from inside.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+# The pages and the API are never to be framed, not even by this site.
+X_FRAME_OPTIONS = "DENY"
+
 REST_FRAMEWORK = {
     # Every answer is JSON, errors included.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -107,11 +173,15 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    # The course's API runs on your machine and has no users: put it behind
-    # authentication before you let anyone else reach it.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
-    "UNAUTHENTICATED_USER": None,
+    # Who may use the API: a user with a token (Authorization: Token <key>,
+    # made by `python manage.py drf_create_token <user>`) or a session (the
+    # pages' login). The token comes first, so that a request with neither
+    # answers 401 and says how to authenticate (runs/exceptions.py).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["runs.access.SignedIn"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -125,7 +195,14 @@ SPECTACULAR_SETTINGS = {
         "and reports the state of each of its steps."
     ),
     "VERSION": "1.0.0",
+    # OpenAPI 3.1, whose JSON Schema can say what each operand must be (runs/schema.py).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The answers that come from outside the views: 401, 413, 415, 429 and their headers.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "runs.schema.document_refusals",
+    ],
     # What a request sends and what an answer holds are two schemas: the docs
     # page's forms then ask only for testcase and job_data.
     "COMPONENT_SPLIT_REQUEST": True,

@@ -3,10 +3,12 @@
 - ``/``: the old tutorial's two commands (start a workflow; the states of task ids)
 - ``/api/workflows/``, ``/api/testcases/``, ``/api/health/``: the API
 - ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the schema as an interactive page
+- ``/accounts/login/``, ``/accounts/logout/``: the pages' login (Django's own views)
 - ``/workflows/``: the workflows as web pages, and a form that starts one;
   ``/workflows/{id}/``: one workflow's steps, updated while it runs
 """
 
+from django.contrib.auth import views as auth_views
 from django.contrib.staticfiles.views import serve
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -19,6 +21,8 @@ urlpatterns = [
     path("api/", include("runs.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workflows/", pages.workflow_list, name="workflow-pages"),
     path("workflows/<uuid:pk>/", pages.workflow_detail, name="workflow-page"),
     path("workflows/<uuid:pk>/live/", pages.workflow_live, name="workflow-page-live"),

@@ -13,8 +13,11 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .limits import too_many
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +37,23 @@ UNAVAILABLE = {
 }
 
 
+HOW_TO_AUTHENTICATE = (
+    "send a token, as 'Authorization: Token <key>' (python manage.py drf_create_token <user> "
+    "makes one), or log in at /accounts/login/ and use the session"
+)
+
+
 def exception_handler(exc, context):
     """DRF's handler, and JSON answers for the errors it leaves to Django."""
     response = drf_exception_handler(exc, context)
+    if isinstance(exc, NotAuthenticated):
+        response.data = {
+            "detail": f"authentication credentials were not provided: {HOW_TO_AUTHENTICATE}"
+        }
+    elif isinstance(exc, AuthenticationFailed):
+        response.data = {"detail": f"{exc.detail}: {HOW_TO_AUTHENTICATE}"}
+    elif isinstance(exc, Throttled):
+        response.data = {"detail": too_many(exc.wait or 1)}
     if response is not None:
         return response
     for service, (errors, message) in UNAVAILABLE.items():

@@ -62,9 +62,13 @@ def step_ids(result):
     return ids[::-1]
 
 
-def start(testcase, job_data):
-    """Send the test case's chain to the broker and return the stored ``Workflow``."""
-    workflow = Workflow(testcase=testcase, job_data=job_data)
+def start(testcase, job_data, owner=None):
+    """Send the test case's chain to the broker and return the stored ``Workflow``.
+
+    ``owner``: the user who starts it, and who alone will see it (with staff);
+    nobody, for the anonymous reader of a course run on their own machine.
+    """
+    workflow = Workflow(testcase=testcase, job_data=job_data, owner=owner)
     return launch(workflow, TESTCASES[testcase].steps)
 
 
@@ -161,7 +165,7 @@ def relaunch(workflow):
     """Start a new workflow with the test case and the job data of ``workflow``."""
     if workflow.testcase not in TESTCASES:
         raise Conflict(f"the test case {workflow.testcase!r} no longer exists")
-    return start(workflow.testcase, workflow.job_data)
+    return start(workflow.testcase, workflow.job_data, owner=workflow.owner)
 
 
 def resume(workflow):
@@ -187,7 +191,10 @@ def resume(workflow):
             break
         carried.append(step)
     resumed = Workflow(
-        testcase=workflow.testcase, job_data=workflow.job_data, resumed_from=workflow
+        testcase=workflow.testcase,
+        job_data=workflow.job_data,
+        resumed_from=workflow,
+        owner=workflow.owner,
     )
     return launch(resumed, [step.name for step in steps], carried)
 

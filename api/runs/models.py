@@ -11,6 +11,7 @@ import uuid
 from functools import cached_property
 
 from celery import states
+from django.conf import settings
 from django.db import models
 
 from . import status
@@ -28,6 +29,14 @@ class Workflow(models.Model):
     # stopped; the steps that had succeeded are carried over, not run again.
     resumed_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_by"
+    )
+    # The user who started it; nobody for the anonymous reader (API_ALLOW_ANONYMOUS).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="workflows",
     )
 
     class Meta:
@@ -87,17 +96,17 @@ class Step(models.Model):
         return f"{self.name} {self.state} ({self.task_id})"
 
 
-def task_states(task_ids):
+def task_states(task_ids, workflows=None):
     """Each task's state, by id, as the old tutorial's second command answers.
 
-    An id that the API never gave to a step is UNKNOWN, rather than Celery's
-    PENDING for any id at all; a step after a failed one is NOT_RUN. One query
-    finds the workflows of the ids, one more all their steps.
+    An id that the API never gave to a step, or that belongs to a workflow
+    not among ``workflows`` (the asking user's), is UNKNOWN, rather than
+    Celery's PENDING for any id at all; a step after a failed one is NOT_RUN.
+    One query finds the workflows of the ids, one more all their steps.
     """
+    workflows = Workflow.objects.all() if workflows is None else workflows
     workflows = (
-        Workflow.objects.filter(steps__task_id__in=set(task_ids))
-        .distinct()
-        .prefetch_related("steps")
+        workflows.filter(steps__task_id__in=set(task_ids)).distinct().prefetch_related("steps")
     )
     known = {
         step["task_id"]: step["state"]

@@ -25,6 +25,8 @@ from django.views.decorators.http import require_http_methods
 from rest_framework.exceptions import APIException
 
 from . import jobs
+from .access import owner_of_new, signed_in, visible_workflows
+from .limits import refuse_start, too_many
 from .models import Workflow
 from .serializers import WorkflowSerializer
 from .status import FINISHED
@@ -44,20 +46,27 @@ def messages_of(errors):
 
 
 @require_http_methods(["GET", "POST"])
+@signed_in
 def workflow_list(request):
     """GET: the workflows, newest first, and the form. POST: start the form's workflow."""
-    status = 200
+    status, wait = 200, None
     errors = {}
     form = {"testcase": next(iter(TESTCASES)), "job_data": None}
     if request.method == "POST":
-        serializer = WorkflowSerializer(data=request.POST, context={"request": request})
+        # The form's fields, without the CSRF token that came with them.
+        data = request.POST.copy()
+        data.pop("csrfmiddlewaretoken", None)
+        serializer = WorkflowSerializer(data=data, context={"request": request})
         form = {
             "testcase": request.POST.get("testcase", ""),
             "job_data": request.POST.get("job_data", ""),
         }
-        if serializer.is_valid():
+        if wait := refuse_start(request):
+            errors = {"form": [too_many(wait)]}
+            status = 429
+        elif serializer.is_valid():
             try:
-                workflow = serializer.save()
+                workflow = serializer.save(owner=owner_of_new(request))
             except APIException as exc:  # the broker did not take the chain: 503
                 errors = {"form": [str(exc.detail)]}
                 status = exc.status_code
@@ -69,7 +78,7 @@ def workflow_list(request):
     if form["job_data"] is None:
         form["job_data"] = json.dumps(TESTCASES[form["testcase"]].example)
     # One query for the workflows, one for all their steps.
-    workflows = Workflow.objects.prefetch_related("steps")[:LISTED]
+    workflows = visible_workflows(request.user).prefetch_related("steps")[:LISTED]
     context = {
         "workflows": [
             {
@@ -84,12 +93,16 @@ def workflow_list(request):
         "form": form,
         "errors": errors,
     }
-    return render(request, "runs/workflow_list.html", context, status=status)
+    response = render(request, "runs/workflow_list.html", context, status=status)
+    if status == 429:
+        response["Retry-After"] = str(wait)
+    return response
 
 
-def workflow_or_404(pk):
+def workflow_or_404(request, pk):
+    """The workflow ``pk`` if the user may see it; 404, as for an id nobody issued, if not."""
     try:
-        return Workflow.objects.prefetch_related("steps").get(pk=pk)
+        return visible_workflows(request.user).prefetch_related("steps").get(pk=pk)
     except Workflow.DoesNotExist:
         raise Http404(f"no workflow has the id {str(pk)!r}") from None
 
@@ -129,19 +142,21 @@ def live_context(request, workflow):
 
 
 @require_http_methods(["GET"])
+@signed_in
 def workflow_detail(request, pk):
     """One workflow's page: its job data, and the live part, which workflow.js keeps up to date."""
-    return render_workflow(request, workflow_or_404(pk))
+    return render_workflow(request, workflow_or_404(request, pk))
 
 
 @require_http_methods(["GET"])
+@signed_in
 def workflow_live(request, pk):
     """The live part of a workflow's page alone: what workflow.js asks for once a second.
 
     One query for the workflow, one for all its steps, from the database the
     worker writes each step into.
     """
-    context = live_context(request, workflow_or_404(pk))
+    context = live_context(request, workflow_or_404(request, pk))
     return render(request, "runs/workflow_live.html", context)
 
 
@@ -159,9 +174,14 @@ ACTIONS = {"cancel": jobs.cancel, "relaunch": jobs.relaunch, "resume": jobs.resu
 
 
 @require_http_methods(["POST"])
+@signed_in
 def workflow_action(request, pk, action):
     """Cancel, relaunch or resume a workflow from its page; land on the workflow to watch."""
-    workflow = workflow_or_404(pk)
+    workflow = workflow_or_404(request, pk)
+    if action != "cancel" and (wait := refuse_start(request)):
+        response = render_workflow(request, workflow, too_many(wait), 429)
+        response["Retry-After"] = str(wait)
+        return response
     try:
         changed = ACTIONS[action](workflow)
     except APIException as exc:  # 409: not in a state that allows it; 503: no broker

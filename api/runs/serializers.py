@@ -1,5 +1,6 @@
 import json
 import math
+import uuid
 from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -182,6 +183,21 @@ class WorkflowSerializer(serializers.ModelSerializer):
         )
         read_only_fields = ("cancelled_at", "resumed_from")
 
+    def to_internal_value(self, data):
+        # A field the API does not know is refused rather than ignored: a
+        # misspelt "job_data" must not start a workflow on no data.
+        if hasattr(data, "keys"):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data.keys()) - writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: ["unknown field: a workflow starts from testcase and job_data only"]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         errors = job_data_errors(attrs["testcase"], attrs["job_data"])
         if errors:
@@ -189,7 +205,9 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return attrs
 
     def create(self, validated_data):
-        return jobs.start(validated_data["testcase"], validated_data["job_data"])
+        return jobs.start(
+            validated_data["testcase"], validated_data["job_data"], validated_data.get("owner")
+        )
 
     def get_task_ids(self, workflow) -> list[str | None]:
         return [step["task_id"] for step in workflow.status["steps"]]
@@ -230,6 +248,14 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return links
 
 
+def is_task_id(text):
+    """Whether ``text`` is a task id as Celery makes them: a UUID, in its 36-character form."""
+    try:
+        return len(text) == 36 and str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
 class TaskListField(serializers.Field):
     """A list of task ids: a JSON array in a JSON body, or JSON text in a form or a query."""
 
@@ -251,6 +277,11 @@ class TaskListField(serializers.Field):
             if not isinstance(item, str):
                 raise serializers.ValidationError(
                     f"must hold task ids as strings: item {index} is {json_kind(item)}"
+                )
+            if not is_task_id(item):
+                raise serializers.ValidationError(
+                    f"must hold task ids: item {index} is not one (a task id is a UUID, "
+                    f"such as e2f970f6-52ed-48fe-ad4c-93c31d312f92)"
                 )
         if len(data) > self.limit:
             raise serializers.ValidationError(

@@ -7,14 +7,19 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework.decorators import action, api_view, permission_classes
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from . import jobs
+from .access import owner_of_new, visible_workflows
 from .health import check_services
+from .limits import StartRateThrottle
 from .models import Workflow, task_states
+from .parsers import JSONParser
+from .schema import START_REQUEST
 from .serializers import (
     TaskListSerializer,
     TestcaseSerializer,
@@ -23,6 +28,10 @@ from .serializers import (
 from .testcases import TESTCASES, operand_count
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+INVALID = OpenApiResponse(
+    {"type": "object", "additionalProperties": True},
+    description="The body names each field that is wrong, and why",
+)
 
 
 @extend_schema(tags=["workflows"])
@@ -39,16 +48,35 @@ class WorkflowViewSet(
     Celery worker, and ``GET /api/workflows/{id}/`` follows them.
     """
 
-    # One query for the workflows, one for all their steps, however many.
-    queryset = Workflow.objects.prefetch_related("steps")
     serializer_class = WorkflowSerializer
+    # JSON bodies only: a form's job_data would be JSON text inside a form,
+    # which no OpenAPI schema can describe. The old tutorial's form still
+    # works at the site root (RootView), and the pages have their own form.
+    parser_classes = (JSONParser,)
+    #: The actions that start a workflow, which StartRateThrottle counts.
+    starts = frozenset({"create", "relaunch", "resume"})
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular describes the API without a request, nor a user.
+            return Workflow.objects.none()
+        # The user's own workflows (staff: all); one query for them, one for
+        # all their steps, however many.
+        return visible_workflows(self.request.user).prefetch_related("steps")
+
+    def get_throttles(self):
+        return [StartRateThrottle()] if self.action in self.starts else []
+
+    def perform_create(self, serializer):
+        serializer.save(owner=owner_of_new(self.request))
 
     @extend_schema(
+        request={"application/json": START_REQUEST},
         responses={
             202: WorkflowSerializer,
-            400: OpenApiResponse(description="The body names each field that is wrong, and why"),
+            400: INVALID,
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
-        }
+        },
     )
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
@@ -142,6 +170,8 @@ class TestcaseViewSet(viewsets.ViewSet):
 
     serializer_class = TestcaseSerializer
     lookup_field = "name"
+    # What the test cases are is no secret: anyone may ask.
+    permission_classes = (AllowAny,)
 
     @extend_schema(responses=TestcaseSerializer(many=True))
     def list(self, request):
@@ -167,6 +197,7 @@ class TestcaseViewSet(viewsets.ViewSet):
     },
 )
 @api_view(["GET"])
+@permission_classes([AllowAny])  # for load balancers and docker compose's health check
 def health(request):
     """Whether the broker, the result store and the database answer."""
     problems = check_services()
@@ -194,12 +225,15 @@ class RootView(APIView):
     issued is UNKNOWN. Without a task list, the root lists the API's links.
     """
 
+    def get_throttles(self):
+        return [StartRateThrottle()] if self.request.method == "POST" else []
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
                 "task_list",
-                str,
-                description='A JSON array of task ids: ["<id>", "<id>"]',
+                {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 100},
+                description='A JSON array of task ids: ?task_list=["<id>", "<id>"], 100 at most',
                 required=False,
             )
         ],
@@ -208,7 +242,10 @@ class RootView(APIView):
                 OpenApiTypes.OBJECT,
                 description="Each task's state, by id; or, without task_list, the API's links",
             ),
-            400: OpenApiResponse(description="task_list is not a JSON array of task ids"),
+            400: OpenApiResponse(
+                {"type": "object", "additionalProperties": True},
+                description="task_list is not a JSON array of task ids",
+            ),
             503: OpenApiResponse(ERROR, description="The result store is not reachable"),
         },
     )
@@ -220,16 +257,20 @@ class RootView(APIView):
             return Response(self.links(request))
         serializer = TaskListSerializer(data={"task_list": task_list})
         serializer.is_valid(raise_exception=True)
-        return Response(task_states(serializer.validated_data["task_list"]))
+        mine = visible_workflows(request.user)
+        return Response(task_states(serializer.validated_data["task_list"], mine))
 
     @extend_schema(
-        request=WorkflowSerializer,
+        # The old tutorial sends the same two fields as a form, job_data as JSON
+        # text, and that works too; the schema gives the JSON body, which it
+        # can describe exactly.
+        request={"application/json": START_REQUEST},
         responses={
             202: OpenApiResponse(
                 {"type": "array", "items": {"type": "string"}},
                 description="The steps' task ids, in workflow order",
             ),
-            400: OpenApiResponse(description="The body names each field that is wrong, and why"),
+            400: INVALID,
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
         },
     )
@@ -237,7 +278,7 @@ class RootView(APIView):
         """Start a workflow; answer its steps' task ids in order (the tutorial's first command)."""
         serializer = WorkflowSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        serializer.save()
+        serializer.save(owner=owner_of_new(request))
         return Response(
             serializer.data["task_ids"],
             status=status.HTTP_202_ACCEPTED,

@@ -1,0 +1,118 @@
+"""What a deployment of the API gets: the README's "Before you deploy", as written.
+
+Django's ``check --deploy`` runs on the compose stack's own settings, read
+from docker-compose.yml, and the README's commands that make users and tokens
+run on a database of their own. Nothing here needs the broker.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from sprout import REPO
+from sprout.api import API, ApiServer
+
+README = (REPO / "README.md").read_text()
+# Only a server that serves HTTPS can silence these (the README's table).
+HTTPS_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W016"}
+
+
+def deploy_section():
+    return README.split("### Before you deploy", 1)[1].split("\n## ", 1)[0]
+
+
+def console_blocks(text):
+    return [block.strip().splitlines() for block in re.findall(r"```console\n(.*?)```", text, re.S)]
+
+
+def compose_api_environment():
+    """The api service's environment in docker-compose.yml, as compose resolves it with
+    nothing set: each ${NAME:-default} its default, each required ${NAME:?...} a value."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    environment = compose["services"]["api"]["environment"]
+    required = {"DJANGO_SECRET_KEY": "k" + os.urandom(40).hex()}
+
+    def resolve(value):
+        value = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: required[m.group(1)], str(value))
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+
+    return {name: resolve(value) for name, value in environment.items()}
+
+
+def check_deploy(env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "API_"))}
+    run = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=API, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return run, set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", run.stdout + run.stderr))
+
+
+def test_the_compose_stack_asks_for_a_user_and_publishes_on_loopback_only():
+    environment = compose_api_environment()
+    assert "API_ALLOW_ANONYMOUS" not in environment
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        for port in service.get("ports", ()):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_check_deploy_on_the_compose_settings_warns_only_about_https():
+    run, issues = check_deploy(compose_api_environment())
+    assert issues == HTTPS_WARNINGS, run.stdout + run.stderr
+    # The README explains each of them.
+    for warning in HTTPS_WARNINGS:
+        assert f"`{warning}`" in deploy_section()
+
+
+def test_behind_a_tls_proxy_the_check_is_silent():
+    env = {
+        **compose_api_environment(),
+        "API_HTTPS": "1",
+        "API_HSTS_INCLUDE_SUBDOMAINS": "1",
+        "API_HSTS_PRELOAD": "1",
+    }
+    run, issues = check_deploy(env)
+    assert issues == set(), run.stdout + run.stderr
+    assert "no issues" in run.stdout
+
+
+def test_the_readmes_commands_make_a_user_and_a_token_that_the_api_takes(tmp_path):
+    commands = console_blocks(deploy_section())[0]
+    assert commands[0] == "python manage.py migrate"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        # createsuperuser asks for the password; --noinput takes it from here.
+        "DJANGO_SUPERUSER_PASSWORD": "the admin's password",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    for command in commands:
+        assert command.startswith("python manage.py "), command
+        if "createsuperuser" in command:
+            command += " --noinput"
+        run = subprocess.run(
+            command.replace("python", sys.executable, 1),
+            shell=True, cwd=API, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert run.returncode == 0, (command, run.stdout, run.stderr)
+    key = re.fullmatch(r"Generated token (\w+) for user ada\n", run.stdout).group(1)
+
+    # The token, on a server that asks every request for a user.
+    with ApiServer({"DATABASE_URL": env["DATABASE_URL"], "API_ALLOW_ANONYMOUS": ""}) as server:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server.url}/api/workflows/", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(
+            f"{server.url}/api/workflows/", headers={"Authorization": f"Token {key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+            assert json.load(answer)["count"] == 0

@@ -1,0 +1,91 @@
+"""The API's OpenAPI schema tells the truth: schemathesis finds no request it describes wrongly.
+
+schemathesis reads /api/schema/ from ``make serve`` (authentication on, a
+database and a queue of its own, a real worker), generates requests from it,
+valid and invalid, and runs every one of its checks on the answers: no 5xx;
+each status, header and body as the schema says; valid bodies accepted and
+invalid ones refused; 401 without the token. A fixed seed, a few examples
+per operation and no cache of earlier runs (it runs in a folder of its own)
+keep the run short and the same each time.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sprout import REPO, testing
+from sprout.api import API
+
+pytestmark = pytest.mark.xdist_group("schema")
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CONFIG = REPO / "tests" / "schemathesis.toml"
+EXAMPLES_PER_OPERATION = "10"
+SEED = "1"
+
+
+def manage(*arguments, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=API, env=env, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    env = {
+        "TASK_DELAY": "0",
+        # As deployed: every request needs a user.
+        "API_ALLOW_ANONYMOUS": "0",
+        # schemathesis starts hundreds of workflows a minute; the limit has tests of its own.
+        "API_START_RATE": "100000/minute",
+    }
+    with testing.served("schema", tmp_path_factory.mktemp("schema"), env) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def token(served):
+    """A user, and their token, made as the README's "Before you deploy" says."""
+    env = {**os.environ, **served.env, "DJANGO_SUPERUSER_PASSWORD": "a-password-for-the-test"}
+    manage("createsuperuser", "--noinput", "--username", "schema", "--email", "", env=env)
+    answer = manage("drf_create_token", "schema", env=env)
+    # "Generated token <key> for user schema"
+    return answer.split()[2]
+
+
+def test_schemathesis_finds_no_failure_with_every_check(served, token, tmp_path):
+    run = subprocess.run(
+        [
+            SCHEMATHESIS, "--config-file", CONFIG, "--no-color",
+            "run", f"{served.url}/api/schema/",
+            "--checks", "all",
+            "--max-examples", EXAMPLES_PER_OPERATION,
+            "--seed", SEED,
+            "--generation-database", "none",
+            "--header", f"Authorization: Token {token}",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    # Every operation of the schema was tried, authenticated.
+    selected = re.search(r"Selected: (\d+)/(\d+)\s+Tested: (\d+)", run.stdout)
+    assert selected and len(set(selected.groups())) == 1, run.stdout
+    assert "Missing authentication" not in run.stdout, run.stdout
+
+
+def test_without_a_token_schemathesis_gets_401_wherever_the_schema_says_so(served, tmp_path):
+    run = subprocess.run(
+        [
+            SCHEMATHESIS, "--config-file", CONFIG, "--no-color",
+            "run", f"{served.url}/api/schema/",
+            "--checks", "all", "--phases", "examples,coverage",
+            "--max-examples", "3", "--seed", SEED, "--generation-database", "none",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
