@@ -36,14 +36,23 @@ lint: venv ## Check the code and the notebooks with ruff.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: services lint ## Every test and notebook on RabbitMQ + Redis; the days' and the API's again without them.
+# DAY=4: one day's tests and its notebook only (make test DAY=4, make test-embedded DAY=4).
+ifdef DAY
+DAY_TESTS := tests/test_day$(DAY).py $(wildcard notebooks/day$(DAY)_*.ipynb)
+endif
+
+test: services lint ## Every test and notebook on RabbitMQ + Redis, then again without them; DAY=4: that day's.
+ifdef DAY
+	$(BIN)/pytest -n 2 $(DAY_TESTS)
+else
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-embedded
+endif
 
-test-embedded: venv ## The days' and the API's tests on the embedded stack, in .embedded/tests/.
+test-embedded: venv ## The days' and the API's tests on the embedded stack, in .embedded/tests/; DAY=4: that day's.
 	rm -rf .embedded/tests
 	CELERY_CONFIG_MODULE=sprout.embedded SPROUT_EMBEDDED_FOLDER=.embedded/tests \
-		$(BIN)/pytest $(EMBEDDED_TESTS)
+		$(BIN)/pytest $(if $(DAY),-n 2 $(DAY_TESTS),$(EMBEDDED_TESTS))
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \
