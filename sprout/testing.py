@@ -197,6 +197,17 @@ def api_worker(name, *, env=None, options=()):
         worker.delete_queue()
 
 
+def manage(*arguments, env):
+    """``python manage.py ...`` in api/, with ``env`` (a served stack's, say); its output."""
+    from .api import API
+
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=API, env={**os.environ, **env}, check=True, capture_output=True, text=True,
+        timeout=60,
+    ).stdout  # fmt: skip
+
+
 @contextlib.contextmanager
 def served(name, folder, env=None):
     """``make serve`` in the background (``sprout.serve.Served``) while the block runs.

@@ -56,7 +56,7 @@ def start_from_the_form(page, testcase, job_data=None):
     page.select_option("#testcase", testcase)
     if job_data is not None:
         page.fill("#job_data", json.dumps(job_data))
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Start").click()
     page.wait_for_url(re.compile(r"/workflows/[0-9a-f-]{36}/$"))
 
 
@@ -122,7 +122,7 @@ def test_the_form_shows_the_apis_error_next_to_the_field_and_keeps_what_was_type
     page.goto("/workflows/")
     page.select_option("#testcase", "ESG-TC02")
     page.fill("#job_data", '{"div": [4, 0], "mul": [3]}')
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Start").click()
     error = page.locator("#job_data-errors")
     assert error.inner_text() == "job_data div: operand 2 is the divisor and must not be 0"
     assert page.get_attribute("#job_data", "aria-describedby") == "job_data-errors"
@@ -169,3 +169,41 @@ def test_with_javascript_off_the_page_is_right_as_the_server_renders_it(browser,
         assert page.inner_text("#result") == "6.0"
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """make serve as deployed, asking every request for a user; and one user, ada."""
+    env = {"TASK_DELAY": "0", "API_ALLOW_ANONYMOUS": "0"}
+    with testing.served("login", tmp_path_factory.mktemp("login"), env) as served:
+        code = "from django.contrib.auth.models import User; User.objects.create_user('ada', password='ada-pw')"
+        testing.manage("shell", "-c", code, env=served.env)
+        yield served
+
+
+def test_the_pages_ask_for_a_login_let_the_user_in_and_log_them_out(browser, guarded):
+    context = browser.new_context(base_url=guarded.url)
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto("/workflows/")
+    assert page.url == f"{guarded.url}/accounts/login/?next=/workflows/"
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "not ada's")
+    page.get_by_role("button", name="Log in").click()
+    assert (
+        "Please enter a correct username and password" in page.locator("[role=alert]").inner_text()
+    )
+    page.fill("#id_password", "ada-pw")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{guarded.url}/workflows/")
+    assert "ada" in page.locator("header .account").inner_text()
+    start_from_the_form(page, "ESG-TC02")
+    mine = page.url
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/$"))
+    page.goto(mine)
+    assert page.url.startswith(f"{guarded.url}/accounts/login/?next=/workflows/")
+    context.close()
+    hosts = {urllib.parse.urlsplit(url).netloc for url in requests}
+    assert hosts == {f"127.0.0.1:{guarded.api_port}"}, requests

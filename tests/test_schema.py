@@ -9,7 +9,6 @@ per operation and no cache of earlier runs (it runs in a folder of its own)
 keep the run short and the same each time.
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from sprout import REPO, testing
-from sprout.api import API
 
 pytestmark = pytest.mark.xdist_group("schema")
 
@@ -26,13 +24,6 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = REPO / "tests" / "schemathesis.toml"
 EXAMPLES_PER_OPERATION = "10"
 SEED = "1"
-
-
-def manage(*arguments, env):
-    return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=API, env=env, check=True, capture_output=True, text=True, timeout=60,
-    ).stdout  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +42,9 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def token(served):
     """A user, and their token, made as the README's "Before you deploy" says."""
-    env = {**os.environ, **served.env, "DJANGO_SUPERUSER_PASSWORD": "a-password-for-the-test"}
-    manage("createsuperuser", "--noinput", "--username", "schema", "--email", "", env=env)
-    answer = manage("drf_create_token", "schema", env=env)
+    env = {**served.env, "DJANGO_SUPERUSER_PASSWORD": "a-password-for-the-test"}
+    testing.manage("createsuperuser", "--noinput", "--username", "schema", "--email", "", env=env)
+    answer = testing.manage("drf_create_token", "schema", env=env)
     # "Generated token <key> for user schema"
     return answer.split()[2]
 

@@ -19,9 +19,9 @@ def env_flag(name):
 
 DEBUG = env_flag("DJANGO_DEBUG")
 
-# Django signs sessions, cookies and tokens with this key; this API signs
-# nothing, but a server must still never run on a key that anyone can read
-# here. With DEBUG on, a development key stands in. With DEBUG off and no
+# Django signs the pages' sessions and their CSRF tokens with this key: a
+# server must never run on a key that anyone can read here. With DEBUG on, a
+# development key stands in. With DEBUG off and no
 # DJANGO_SECRET_KEY, the key stays empty: the Celery worker, the management
 # commands and the tests run, and config/wsgi.py and config/asgi.py refuse to
 # serve.
