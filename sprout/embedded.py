@@ -72,6 +72,13 @@ result_backend = f"sprout.filesystem:ResultStore+file://{RESULTS}"
 # A chord's last step waits for the others by asking the result store again
 # and again, each time with a message: ten times a second, not once.
 result_chord_retry_interval = 0.1
+# When a pool process dies in the middle of a task, the worker waits this long
+# for a result the process may have sent just before, then fails the task (or,
+# with task_reject_on_worker_lost, gives it back to the queue). On RabbitMQ, the
+# worker's event loop hears of the death at once; on files it has no event
+# loop, and the wait is the whole default, ten seconds. Here, a result sent
+# through the pool's pipe on the same machine arrives within a second.
+worker_lost_wait = 1.0
 
 # The days name RabbitMQ and Redis in ``Celery(broker=..., backend=...)``, and
 # only the environment outranks what an app is given there: Celery's own

@@ -43,13 +43,16 @@ def unique_queue(day):
 
 
 class Day:
-    """One day's Celery project, imported in this process, with a worker of its own."""
+    """One day's Celery project, imported in this process, with a worker of its own.
 
-    def __init__(self, name, folder=None):
+    ``env`` adds to the worker's environment (``{"TASK_DELAY": "0.1"}``).
+    """
+
+    def __init__(self, name, folder=None, env=None):
         self.name = name
         self.folder = folder or REPO / name
         self.queue = unique_queue(name)
-        self.worker = DayWorker(name, folder=self.folder, queue=self.queue)
+        self.worker = DayWorker(name, folder=self.folder, queue=self.queue, env=env)
         self.app = None
 
     def __enter__(self):
@@ -62,7 +65,9 @@ class Day:
         return self
 
     def __exit__(self, *exc_info):
-        self.worker.stop()
+        # No test here checks how the worker stops (the notebooks show it): ask
+        # it to, and go on while its pool winds down, its queue deleted under it.
+        self.worker.stop(wait=False)
         self.worker.delete_queue()
         self.app.close()
         sys.path.remove(str(self.folder))
@@ -120,7 +125,7 @@ def run_from_copy(day, destination, code, *, prepare=None, elsewhere=None):
     if prepare:
         prepare(copy)
     # These tests check values, not states: the shortest delay will do.
-    cwd, env = copy, {"TASK_DELAY": "0.1"}
+    cwd, env = copy, {"TASK_DELAY": "0"}
     if elsewhere:
         cwd, env = elsewhere, {**env, "PYTHONPATH": str(copy)}
     worker = DayWorker(day, folder=copy, cwd=cwd, queue=DEFAULT_QUEUE, env=env)
@@ -190,9 +195,10 @@ def api_worker(name, *, env=None, options=()):
     # Before the first message is sent: the API's steps go to this worker.
     celery_app.conf.task_default_queue = worker.queue
     try:
-        with worker:
-            yield worker
+        yield worker.start()
     finally:
+        # As for a day's worker: ask it to stop, and go on without waiting.
+        worker.stop(wait=False)
         celery_app.conf.task_default_queue = default_queue
         worker.delete_queue()
 

@@ -2,7 +2,9 @@
 
 A test module names its lesson (``DAY = "day1"``) and asks for the ``day``
 fixture: the day's ``taskrunner`` imported in this process, and its worker
-running from the day's folder against the live broker and result store.
+running from the day's folder against the live broker and result store. A
+module whose tests check what tasks return, not the states they go through,
+gives its worker a shorter ``TASK_DELAY`` than the suite's.
 """
 
 import pytest
@@ -13,7 +15,8 @@ from sprout.testing import Day
 
 @pytest.fixture(scope="module")
 def day(request):
-    with Day(request.module.DAY) as running:
+    delay = getattr(request.module, "TASK_DELAY", None)
+    with Day(request.module.DAY, env={"TASK_DELAY": delay} if delay else None) as running:
         yield running
 
 
@@ -23,13 +26,24 @@ def day(request):
 # API_WORKER_OPTIONS.
 
 
+@pytest.fixture(scope="session")
+def stopping_api_workers(django_db_setup):
+    """The API's workers asked to stop, waited for before the test database goes
+    (PostgreSQL drops no database that a worker is still connected to)."""
+    workers = []
+    yield workers
+    for worker in workers:
+        worker.stop()
+
+
 @pytest.fixture(scope="module")
-def api_worker(request, django_db_setup):
+def api_worker(request, stopping_api_workers):
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     env = request.module.API_WORKER_ENV
     options = getattr(request.module, "API_WORKER_OPTIONS", ())
     with testing.api_worker(name, env=env, options=options) as worker:
         yield worker
+    stopping_api_workers.append(worker)
 
 
 @pytest.fixture
@@ -66,10 +80,19 @@ def client(user):
 
 def pytest_configure():
     """A key to sign the test client's sessions with (settings.py has none
-    without DJANGO_SECRET_KEY), and no limit on starts that a person would
-    hit: the tests start workflows faster than that. The test of the limit
-    sets its own rate."""
+    without DJANGO_SECRET_KEY), no limit on starts that a person would hit
+    (the tests start workflows faster than that; the test of the limit sets
+    its own rate), and a quick password hasher.
+
+    Django's own hasher, PBKDF2, takes about 0.4 s of CPU on purpose, for every
+    user made and every login; the tests here make a user for nearly every
+    test. Django's documentation advises a quick hasher for tests ("Speeding
+    up the tests"). The servers the tests start keep Django's.
+    """
     from django.conf import settings
 
+    if not settings.configured:
+        return  # pytest-django is off (make test DAY=4): no test here uses Django.
     settings.SECRET_KEY = "a-key-for-the-tests-only-" + "x" * 40
     settings.API_START_RATE = "100000/minute"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
