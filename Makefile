@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py \
 	tests/test_access.py tests/test_pages.py tests/test_serve.py tests/test_demo.py
 
-.PHONY: help demo venv services lint test test-embedded test-api notebooks lab serve screenshots bench
+.PHONY: help demo venv services lint test test-live test-embedded test-api notebooks lab serve screenshots bench
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,23 +36,31 @@ lint: venv ## Check the code and the notebooks with ruff.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# DAY=4: one day's tests and its notebook only (make test DAY=4, make test-embedded DAY=4).
+# DAY=4: one day's tests and its notebook only (make test DAY=4, make test-embedded DAY=4),
+# side by side in two processes, without Django, which no day uses.
 ifdef DAY
-DAY_TESTS := tests/test_day$(DAY).py $(wildcard notebooks/day$(DAY)_*.ipynb)
+DAY_TESTS := -n 2 -p no:django -W ignore::pytest.PytestConfigWarning \
+	tests/test_day$(DAY).py $(wildcard notebooks/day$(DAY)_*.ipynb)
 endif
 
-test: services lint ## Every test and notebook on RabbitMQ + Redis, then again without them; DAY=4: that day's.
+# The two runs of make test go side by side, each in a pytest of its own; make
+# holds each one's report back until it ends (--output-sync), so that the two
+# never mix, and each says which stack it ran on.
+test: services lint ## Every test and notebook on RabbitMQ + Redis, and beside it on the embedded stack; DAY=4: that day's.
 ifdef DAY
-	$(BIN)/pytest -n 2 $(DAY_TESTS)
+	@$(MAKE) --no-print-directory test-live
 else
-	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-embedded
+	@echo "make test-live and make test-embedded, side by side: each prints its report when it ends"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-live test-embedded
 endif
+
+test-live: venv ## Every test and notebook on RabbitMQ + Redis; DAY=4: that day's.
+	$(BIN)/pytest $(DAY_TESTS)
 
 test-embedded: venv ## The days' and the API's tests on the embedded stack, in .embedded/tests/; DAY=4: that day's.
 	rm -rf .embedded/tests
 	CELERY_CONFIG_MODULE=sprout.embedded SPROUT_EMBEDDED_FOLDER=.embedded/tests \
-		$(BIN)/pytest $(if $(DAY),-n 2 $(DAY_TESTS),$(EMBEDDED_TESTS))
+		$(BIN)/pytest $(or $(DAY_TESTS),$(EMBEDDED_TESTS))
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \

@@ -1,14 +1,19 @@
 """What every test run needs, whether it collects tests/, notebooks/ or both."""
 
+import json
 import os
 
 import nbval.kernel
+import nbval.plugin
 import pytest
+from kombu.utils.url import maybe_sanitize_url
 
-from sprout import check_services
+from sprout import check_services, xdist_groups
+from sprout.services import broker_url, embedded, result_backend_url
 
 # Tasks sleep TASK_DELAY seconds; a short delay keeps the suite quick while
-# every state (PENDING, STARTED, SUCCESS) can still be seen.
+# every state (PENDING, STARTED, SUCCESS) can still be seen, in the notebooks
+# too. The tests that check only what tasks return give their workers less.
 os.environ.setdefault("TASK_DELAY", "0.5")
 
 # pytest-django has already set Django up for the API's tests, from
@@ -39,6 +44,38 @@ def start_kernel_again_if_it_died(*args, **kwargs):
 nbval.kernel.start_new_kernel = start_kernel_again_if_it_died
 
 
+setup_notebook = nbval.plugin.IPyNbFile.setup
+
+
+def setup_notebook_with_its_task_delay(self):
+    """nbval's start of a notebook's kernel, with the task delay the notebook needs.
+
+    A notebook whose checked outputs show a task before it has finished
+    (``PENDING``, ``STARTED``) keeps the suite's delay; any other shows only
+    what tasks return, and its kernel, with the worker it starts, gets the
+    delay of the tests that check only that.
+    """
+    suite_delay = os.environ["TASK_DELAY"]
+    os.environ["TASK_DELAY"] = suite_delay if shows_states(self.nb) else "0.1"
+    try:
+        setup_notebook(self)
+    finally:
+        os.environ["TASK_DELAY"] = suite_delay
+
+
+def shows_states(notebook):
+    checked = [
+        cell.get("outputs", [])
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "NBVAL_IGNORE_OUTPUT" not in cell.source
+    ]
+    text = json.dumps(checked)
+    return "PENDING" in text or "STARTED" in text
+
+
+nbval.plugin.IPyNbFile.setup = setup_notebook_with_its_task_delay
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """On SQLite, the API's test database is a file rather than memory.
@@ -54,6 +91,24 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         database["TEST"] = {**database.get("TEST", {}), "NAME": str(folder / "test.sqlite3")}
 
 
+def stack():
+    """Which stack this run is on, for the first and the last lines of its report:
+    make test runs two side by side."""
+    if embedded():
+        from sprout.embedded import FOLDER
+
+        return f"the embedded stack, in {FOLDER}"
+    return f"RabbitMQ + Redis, {maybe_sanitize_url(broker_url())} and {result_backend_url()}"
+
+
+def pytest_report_header():
+    return f"stack: {stack()}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_sep("-", f"on {stack()}")
+
+
 def pytest_sessionstart(session):
     problems = check_services()
     if problems:
@@ -63,30 +118,21 @@ def pytest_sessionstart(session):
         pytest.exit(message, returncode=3)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items):
-    # With `--dist loadgroup`, the tests of one day's worker (or the API's) run
-    # in one xdist process (the worker starts once); the tests whose worker reads Celery's
-    # default queue run one after another; every other test (each notebook's
-    # cells together) wherever there is room.
+    """Give each test its xdist group before any other plugin sees them (a test
+    that names its group keeps it); after them all (pytest-django puts the
+    tests that use the database first), put the longest groups first."""
     for item in items:
-        if item.get_closest_marker("default_queue"):
-            group = "default-queue"
-        elif "day" in getattr(item, "fixturenames", ()) or item.path.stem.startswith("test_api"):
-            group = item.path.stem
-        elif item.path.suffix == ".ipynb":
-            group = item.path.name
-        else:
-            group = f"{item.path.stem}::{item.name}"
-        item.add_marker(pytest.mark.xdist_group(group))
-    # xdist hands the groups out in this order: the longest first, so that none
-    # is left to run alone at the end. The default-queue tests are one long
-    # group, and so is each run of make demo; notebooks are slow to start. The
-    # order within a group stays.
-    items.sort(key=start_order)
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(xdist_groups.group(item)))
+    yield
+    # xdist hands the groups out in this order (--no-loadscope-reorder: not
+    # the largest first); the order within a group stays.
+    items.sort(key=xdist_groups.item_rank)
 
 
-def start_order(item):
-    if item.get_closest_marker("default_queue") or item.path.stem == "test_demo":
-        return 0
-    return 1 if item.path.suffix == ".ipynb" else 2
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup":
+        return xdist_groups.LongestFirstScheduling(config, log)
+    return None

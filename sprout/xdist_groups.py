@@ -1,0 +1,83 @@
+"""How the course's tests share pytest-xdist's processes: in groups, the longest first.
+
+``make test`` runs the tests in four processes (``-n 4 --dist loadgroup``).
+``group(item)`` names each test's group: the tests that share a worker run in
+one process, so that the worker starts once. ``rank(...)`` says how long a
+group takes, roughly: the suite starts the longest first, so that none of
+them is left to run alone at the end, and ``LongestFirstScheduling`` keeps a
+long group from waiting behind another.
+"""
+
+from pathlib import Path
+
+from xdist.scheduler import LoadGroupScheduling
+
+# Each group of outage tests, each run of make demo and the browser's tests
+# take a minute or so; the default-queue tests, the API's modules and the
+# tests that start make serve or JupyterLab half that; a notebook takes ten
+# seconds or so; a day's module a few.
+LONGEST = {"test_api_outages", "test_browser"}
+LONGER = {
+    "test_api", "test_api_errors", "test_api_faults", "test_access", "test_pages",
+    "test_schema", "test_deploy", "test_serve", "test_lab",
+}  # fmt: skip
+DEFAULT_QUEUE = "default-queue"
+
+
+def group(item):
+    """The xdist group of a test that does not name one itself."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("default_queue"):
+        # Their workers read Celery's default queue, as a reader's does: one at a time.
+        return DEFAULT_QUEUE
+    if {"day", "api_worker"} & fixtures or item.path.stem.startswith("test_api"):
+        # The tests of a day's module, and the API's, share the worker their module starts.
+        return item.path.stem
+    if item.path.suffix == ".ipynb":
+        return item.path.name  # a notebook's cells run in order, in one kernel
+    return f"{item.path.stem}::{item.name}"
+
+
+def rank(path, name, group):
+    """0 for the longest groups, then 1, 2, 3 for ever shorter ones."""
+    stem = Path(path).stem
+    if stem in LONGEST or name.startswith("test_demo_"):
+        return 0
+    if group == DEFAULT_QUEUE or stem in LONGER:
+        return 1
+    return 2 if path.endswith(".ipynb") else 3
+
+
+def item_rank(item):
+    marker = item.get_closest_marker("xdist_group")
+    return rank(str(item.path), item.name, marker.args[0] if marker and marker.args else "")
+
+
+def nodeid_rank(nodeid):
+    """The rank of a test, from its id as xdist's controller knows it:
+    ``tests/test_api.py::test_cancel@test_api``."""
+    test, _, group = nodeid.rpartition("@")
+    path, _, name = test.partition("::")
+    return rank(path, name, group)
+
+
+class LongestFirstScheduling(LoadGroupScheduling):
+    """xdist's loadgroup, which hands out the groups in the order of the collection,
+    except that a process still busy with a long group gets the shortest one left.
+
+    A process asks for more while it runs its last tests (pytest must know which
+    test comes next before it runs one), and what it gets waits until those
+    end: a long group that waits there behind another would finish last.
+    """
+
+    def _assign_work_unit(self, node):
+        running = [
+            nodeid
+            for unit in self.assigned_work.get(node, {}).values()
+            for nodeid, done in unit.items()
+            if not done
+        ]
+        if running and min(map(nodeid_rank, running)) <= 1:
+            shortest = next(reversed(self.workqueue))
+            self.workqueue.move_to_end(shortest, last=False)
+        super()._assign_work_unit(node)
