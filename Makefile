@@ -43,15 +43,13 @@ DAY_TESTS := -n 2 -p no:django -W ignore::pytest.PytestConfigWarning \
 	tests/test_day$(DAY).py $(wildcard notebooks/day$(DAY)_*.ipynb)
 endif
 
-# The two runs of make test go side by side, each in a pytest of its own; make
-# holds each one's report back until it ends (--output-sync), so that the two
-# never mix, and each says which stack it ran on.
-test: services lint ## Every test and notebook on RabbitMQ + Redis, and beside it on the embedded stack; DAY=4: that day's.
-ifdef DAY
+# The two runs of make test go one after the other, each in a pytest of its
+# own that says which stack it runs on. Side by side they take no less on two
+# cores, where the tests keep both busy (benchmarks/test_times.py --whole).
+test: services lint ## Every test and notebook on RabbitMQ + Redis, then again without them; DAY=4: that day's.
 	@$(MAKE) --no-print-directory test-live
-else
-	@echo "make test-live and make test-embedded, side by side: each prints its report when it ends"
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-live test-embedded
+ifndef DAY
+	@$(MAKE) --no-print-directory test-embedded
 endif
 
 test-live: venv ## Every test and notebook on RabbitMQ + Redis; DAY=4: that day's.

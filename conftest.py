@@ -93,7 +93,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 
 def stack():
     """Which stack this run is on, for the first and the last lines of its report:
-    make test runs two side by side."""
+    make test runs two, and prints their reports one under the other."""
     if embedded():
         from sprout.embedded import FOLDER
 
