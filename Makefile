@@ -40,7 +40,7 @@ lint: venv ## Check the code and the notebooks with ruff.
 # side by side in two processes, without Django, which no day uses.
 ifdef DAY
 DAY_TESTS := -n 2 -p no:django -W ignore::pytest.PytestConfigWarning \
-	tests/test_day$(DAY).py $(wildcard notebooks/day$(DAY)_*.ipynb)
+	tests/test_day$(DAY).py $(wildcard tests/test_day$(DAY)_*.py) $(wildcard notebooks/day$(DAY)_*.ipynb)
 endif
 
 # The two runs of make test go one after the other, each in a pytest of its

@@ -13,11 +13,11 @@ from celery import chain
 from sprout import REPO
 from sprout.flower import Flower
 from sprout.services import embedded
-from sprout.testing import Terminal, record_redis_commands, run_from_copy
+from sprout.testing import record_redis_commands, run_from_copy
 
 DAY = "day6"
-
-CHAIN_STEPS = ["div", "mul", "add", "sub"]
+# Only what the steps return counts here; test_day6_watch.py watches them run.
+TASK_DELAY = "0.1"
 
 
 @pytest.fixture(scope="module")
@@ -36,37 +36,6 @@ def test_step_ids_lists_the_steps_in_workflow_order(day, status, workflows):
     ids = status.step_ids(result)
     assert ids[-1] == result.id
     assert [day.app.AsyncResult(task_id).get() for task_id in ids] == [2.0, 6.0, 12.0, 10.0]
-
-
-def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(status, workflows):
-    result = workflows.dependent_chain().apply_async()
-    out = io.StringIO()
-    steps = status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
-    assert out.getvalue().splitlines() == [
-        "div    STARTED",
-        "div    SUCCESS 2.0",
-        "mul    STARTED",
-        "mul    SUCCESS 6.0",
-        "add    STARTED",
-        "add    SUCCESS 12.0",
-        "sub    STARTED",
-        "sub    SUCCESS 10.0",
-    ]
-    assert [step["result"] for step in steps] == [2.0, 6.0, 12.0, 10.0]
-
-
-def test_watch_redraws_a_table_in_place_on_a_terminal(status, workflows):
-    result = workflows.dependent_chain().apply_async()
-    out = Terminal()
-    status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
-    last_table = out.getvalue().rpartition("F")[2]  # after the last "cursor up" sequence
-    assert "\x1b[5F" in out.getvalue()
-    assert [line.rstrip("\x1b[K").split() for line in last_table.splitlines()[1:]] == [
-        ["div", "SUCCESS", "2.0"],
-        ["mul", "SUCCESS", "6.0"],
-        ["add", "SUCCESS", "12.0"],
-        ["sub", "SUCCESS", "10.0"],
-    ]
 
 
 def test_watch_stops_when_a_step_fails(day, status):

@@ -1,0 +1,56 @@
+"""Day 6: watching a chain's steps while they run.
+
+Each step lasts the suite's TASK_DELAY, long enough to be seen STARTED; the
+rest of day 6's tests, in test_day6.py, give its worker shorter steps.
+"""
+
+import io
+
+import pytest
+
+from sprout.testing import Terminal
+
+DAY = "day6"
+
+CHAIN_STEPS = ["div", "mul", "add", "sub"]
+
+
+@pytest.fixture(scope="module")
+def status(day):
+    return day.module("status")
+
+
+@pytest.fixture(scope="module")
+def workflows(day):
+    return day.module("workflows")
+
+
+def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    out = io.StringIO()
+    steps = status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    assert out.getvalue().splitlines() == [
+        "div    STARTED",
+        "div    SUCCESS 2.0",
+        "mul    STARTED",
+        "mul    SUCCESS 6.0",
+        "add    STARTED",
+        "add    SUCCESS 12.0",
+        "sub    STARTED",
+        "sub    SUCCESS 10.0",
+    ]
+    assert [step["result"] for step in steps] == [2.0, 6.0, 12.0, 10.0]
+
+
+def test_watch_redraws_a_table_in_place_on_a_terminal(status, workflows):
+    result = workflows.dependent_chain().apply_async()
+    out = Terminal()
+    status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    last_table = out.getvalue().rpartition("F")[2]  # after the last "cursor up" sequence
+    assert "\x1b[5F" in out.getvalue()
+    assert [line.rstrip("\x1b[K").split() for line in last_table.splitlines()[1:]] == [
+        ["div", "SUCCESS", "2.0"],
+        ["mul", "SUCCESS", "6.0"],
+        ["add", "SUCCESS", "12.0"],
+        ["sub", "SUCCESS", "10.0"],
+    ]
