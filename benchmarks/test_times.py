@@ -6,8 +6,9 @@ seconds of every process it waited for (on two cores, at most twice the
 wall-clock time). With ``--whole`` it also runs ``make test``, which runs
 its two sessions one after the other, and then the two side by side (``make
 -j2 --output-sync test-live test-embedded``): their ratio says whether side
-by side would save anything on this machine. This is a measurement, not a test: it exits 0
-whatever the figures, and 1 only when a command fails (its output is shown).
+by side would save anything on this machine. This is a measurement, not a
+test: it exits 0 whatever the figures, and 1 only when a command fails (its
+output is shown).
 
 Usage::
 

@@ -6,29 +6,21 @@ rest of day 6's tests, in test_day6.py, give its worker shorter steps.
 
 import io
 
-import pytest
-
 from sprout.testing import Terminal
 
 DAY = "day6"
 
-CHAIN_STEPS = ["div", "mul", "add", "sub"]
+
+def watch_a_chain(day, out):
+    """Run day 4's chain, 4 / 2 * 3 + 6 - 2, and watch its steps with ``status.watch``."""
+    status = day.module("status")
+    result = day.module("workflows").dependent_chain().apply_async()
+    return status.watch(["div", "mul", "add", "sub"], status.step_ids(result), out=out)
 
 
-@pytest.fixture(scope="module")
-def status(day):
-    return day.module("status")
-
-
-@pytest.fixture(scope="module")
-def workflows(day):
-    return day.module("workflows")
-
-
-def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(status, workflows):
-    result = workflows.dependent_chain().apply_async()
+def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(day):
     out = io.StringIO()
-    steps = status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    steps = watch_a_chain(day, out)
     assert out.getvalue().splitlines() == [
         "div    STARTED",
         "div    SUCCESS 2.0",
@@ -42,10 +34,9 @@ def test_watch_prints_each_change_in_workflow_order_and_ends_by_itself(status, w
     assert [step["result"] for step in steps] == [2.0, 6.0, 12.0, 10.0]
 
 
-def test_watch_redraws_a_table_in_place_on_a_terminal(status, workflows):
-    result = workflows.dependent_chain().apply_async()
+def test_watch_redraws_a_table_in_place_on_a_terminal(day):
     out = Terminal()
-    status.watch(CHAIN_STEPS, status.step_ids(result), out=out)
+    watch_a_chain(day, out)
     last_table = out.getvalue().rpartition("F")[2]  # after the last "cursor up" sequence
     assert "\x1b[5F" in out.getvalue()
     assert [line.rstrip("\x1b[K").split() for line in last_table.splitlines()[1:]] == [
