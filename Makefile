@@ -77,7 +77,7 @@ lab: venv ## JupyterLab on the notebooks, with .venv's Python as their kernel (L
 		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) \
 		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
-serve: services ## The API, its worker and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
+serve: services ## The API, its worker, beat and Flower, in the foreground until Ctrl+C (API_PORT, 8000).
 	$(BIN)/python -m sprout.serve
 
 screenshots: services ## Pictures of the workflows pages, in docs/, taken in headless Chromium.

@@ -1,9 +1,11 @@
-"""Serve the workflows API (api/) with gunicorn, as in production.
+"""Serve the workflows API (api/) with gunicorn, as in production, and run its Celery beat.
 
 ``ApiServer().start()`` migrates a database and serves the API on a port of
 127.0.0.1, DEBUG off, until ``stop()``. Tests and the API's notebook give it
 a SQLite file of its own; ``make serve`` gives it the real settings.
-``request`` sends it one request and times the answer.
+``request`` sends it one request and times the answer. ``Beat(env).start()``
+runs ``celery -A config beat -l INFO`` in api/, as the API's README says,
+until ``stop()``.
 """
 
 import json
@@ -17,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from .paths import API
-from .processes import free_port, spawn, terminate, wait_until_answers
+from .processes import celery_executable, free_port, spawn, terminate, wait_until_answers
 
 
 class ApiServer:
@@ -110,6 +112,51 @@ class ApiServer:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class Beat:
+    """Celery beat for the API's app, which sends its periodic tasks (the repair of stalled steps).
+
+    env: on top of this process's environment, as for ``ApiServer``: the
+    broker's URL, ``REPAIR_EVERY``...
+    """
+
+    def __init__(self, env=None):
+        self.env = {**os.environ, **(env or {})}
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.folder = tempfile.TemporaryDirectory(prefix="api-beat-")
+        self.log_path = Path(self.folder.name) / "beat.log"
+        self.process = None
+        self._log_text = ""
+
+    def start(self, timeout=30):
+        with open(self.log_path, "wb") as log:
+            command = [celery_executable(), "-A", "config", "beat", "-l", "INFO"]
+            self.process = spawn(command, cwd=API, env=self.env, stdout=log)
+        wait_until_answers(
+            self.process, lambda: "beat: Starting..." in self.log(), name="celery beat",
+            timeout=timeout, log=self.log, stop=self.stop,
+        )  # fmt: skip
+        return self
+
+    def stop(self, timeout=10):
+        if self.process is not None:
+            terminate(self.process, timeout)
+        # What it logged stays readable once its folder is gone.
+        self._log_text = self.log()
+        self.folder.cleanup()
+        return None if self.process is None else self.process.returncode
+
+    def log(self):
+        if self.log_path.exists():
+            return self.log_path.read_text(errors="replace")
+        return self._log_text
 
     def __enter__(self):
         return self.start()

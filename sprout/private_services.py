@@ -1,4 +1,4 @@
-"""A RabbitMQ node and a Redis server of a test's own, to kill, restart and wipe.
+"""A RabbitMQ node, a Redis server and a PostgreSQL server of a test's own, to kill, restart and wipe.
 
 Fault tests break only what they started: the RabbitMQ, Redis and
 PostgreSQL that every other test uses are never stopped. ``PrivateRabbitMQ``
@@ -8,6 +8,9 @@ management port); it starts in about eight seconds, and ``restart()`` brings
 it back on the same data, so that durable queues and their persistent
 messages survive, as after a crash. ``PrivateRedis`` runs ``redis-server``
 with nothing kept on disk: restarted, it comes back empty.
+``PrivatePostgres`` runs a PostgreSQL server on a data folder of its own,
+made with ``initdb``; killed and started again, it recovers its data from
+its write-ahead log, as after a crash.
 
 Each server runs in a process group of its own and dies with the process
 that started it; ``kill()`` SIGKILLs the group, then any process of the
@@ -17,6 +20,7 @@ server that left it (RabbitMQ's ``erl_child_setup``). Erlang's port mapper,
 
 import atexit
 import contextlib
+import glob
 import os
 import pwd
 import secrets
@@ -27,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 import psutil
+import psycopg
 import redis
 from kombu import Connection
 
@@ -37,6 +42,8 @@ class PrivateServer:
     """A server started in a process group of its own, with a folder of its own."""
 
     name = "server"
+    #: The user the server runs as, when this process runs as root (None: root itself).
+    user = None
 
     def __init__(self):
         self.port = free_port()
@@ -44,6 +51,30 @@ class PrivateServer:
         self.process = None
         self.log_path = self.folder / "server.log"
         atexit.register(self.stop)
+
+    def as_user(self):
+        """The uid and gid to run as: ``user``'s when this process runs as root; else None."""
+        if self.user is None or os.geteuid() != 0:
+            return None
+        owner = pwd.getpwnam(self.user)
+        return owner.pw_uid, owner.pw_gid
+
+    def give_folder_to_user(self):
+        """Make the server's folder its user's, so that it may write there."""
+        ids = self.as_user()
+        if ids is not None:
+            for path in [self.folder, *self.folder.rglob("*")]:
+                os.chown(path, *ids)
+
+    def preexec(self):
+        """In the child, before the server starts: die with us, and drop root for ``user``."""
+        die_with_parent()
+        ids = self.as_user()
+        if ids is not None:
+            uid, gid = ids
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
 
     def command(self):
         raise NotImplementedError
@@ -57,6 +88,15 @@ class PrivateServer:
 
     def start(self, timeout=60):
         """Start the server and return once it takes requests."""
+        return self.launch().wait_until_ready(timeout)
+
+    def launch(self):
+        """Start the server's process, and return at once (``wait_until_ready`` waits for it).
+
+        The server stops when the thread that started it ends (Linux's parent
+        death signal belongs to that thread): start it from a thread that
+        outlives it, the test's own.
+        """
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -66,8 +106,12 @@ class PrivateServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=self.preexec,
             )
+        return self
+
+    def wait_until_ready(self, timeout=60):
+        """Return once the launched server takes requests."""
         wait_until_answers(
             self.process, self.answers, name=self.name, timeout=timeout,
             log=self.log, stop=self.kill, interval=0.1,
@@ -224,3 +268,56 @@ class PrivateRedis(PrivateServer):
         """Delete every key, as if every result had expired."""
         with self.client() as client:
             client.flushall()
+
+
+def postgres_program(name):
+    """The path of a program of PostgreSQL's server (``postgres``, ``initdb``), of its newest version.
+
+    Debian keeps them out of the PATH, in ``/usr/lib/postgresql/<version>/bin``.
+    """
+    found = glob.glob(f"/usr/lib/postgresql/*/bin/{name}")
+    if found:
+        return max(found, key=lambda path: int(Path(path).parent.parent.name))
+    return shutil.which(name) or name
+
+
+class PrivatePostgres(PrivateServer):
+    """A PostgreSQL server of a test's own: ``url`` reaches its database, ``kill()`` and ``start()`` break it.
+
+    PostgreSQL refuses to run as root: started by root, it runs as the
+    ``postgres`` user, which owns its folder. Its one user, ``postgres``, needs
+    no password, and it listens on 127.0.0.1 and on a socket in its folder.
+    """
+
+    name = "postgres"
+    user = "postgres"
+
+    def __init__(self):
+        super().__init__()
+        self.data = self.folder / "data"
+        self.give_folder_to_user()
+        with open(self.log_path, "ab") as log:
+            subprocess.run(
+                [postgres_program("initdb"), "--pgdata", str(self.data), "--username", "postgres",
+                 "--auth", "trust", "--encoding", "UTF8", "--no-sync"],
+                cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, check=True,
+                preexec_fn=self.preexec, timeout=60,
+            )  # fmt: skip
+
+    @property
+    def url(self):
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def command(self):
+        return [
+            postgres_program("postgres"), "-D", str(self.data), "-p", str(self.port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.folder}",
+        ]  # fmt: skip
+
+    def answers(self):
+        try:
+            with psycopg.connect(self.url, connect_timeout=1) as connection:
+                connection.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False

@@ -13,7 +13,9 @@ def die_with_parent():
     """Ask Linux to stop this child process if the process that started it dies.
 
     Without this, a worker outlives a kernel or a test run that was killed,
-    and goes on taking tasks from its queue. Given as ``preexec_fn``.
+    and goes on taking tasks from its queue. Given as ``preexec_fn``. Linux
+    sends the signal when the thread that started the child ends, even if
+    the process lives on: start children from a thread that outlives them.
     """
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     pr_set_pdeathsig = 1

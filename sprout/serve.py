@@ -1,4 +1,4 @@
-"""``make serve``: the API, its worker and Flower together, in the foreground, until Ctrl+C.
+"""``make serve``: the API, its worker, Celery beat and Flower together, in the foreground, until Ctrl+C.
 
 Usage::
 
@@ -10,13 +10,14 @@ The API serves on 127.0.0.1 only, with anonymous access on
 user; ``API_ALLOW_ANONYMOUS=0 make serve`` asks for one, as any deployment
 does. Each line of output starts with the name of the process that wrote it.
 ``Served`` runs the same in the background, on free ports, for the browser
-tests and ``make screenshots``. The
-three use the local broker and result store (``CELERY_BROKER_URL`` and
+tests and ``make screenshots``. They
+all use the local broker and result store (``CELERY_BROKER_URL`` and
 ``CELERY_RESULT_BACKEND`` override them), the API's database is
 ``DATABASE_URL`` (``api/db.sqlite3`` by default, migrated first), Flower
 listens on ``FLOWER_PORT`` (5555) with the user and password of
-``FLOWER_BASIC_AUTH`` (``student:sprout`` by default). Ctrl+C stops all three;
-so does the end of any one of them.
+``FLOWER_BASIC_AUTH`` (``student:sprout`` by default), and beat sends the
+repair of stalled steps every ``REPAIR_EVERY`` seconds (60). Ctrl+C stops
+them all; so does the end of any one of them.
 """
 
 import os
@@ -78,6 +79,7 @@ def main():
         worker.append(f"--hostname={env['SPROUT_SERVE_NODE']}")
     processes = {
         "worker": start("worker", worker, env),
+        "beat": start("beat", [celery, "-A", "config", "beat", "-l", "INFO"], env),
         "flower": start(
             "flower",
             [celery, "-A", "config", "flower", "--address=127.0.0.1", f"--port={flower_port}"],

@@ -60,10 +60,12 @@ class DayWorker:
         ``CELERY_BROKER_URL`` there is also where the worker is pinged.
     app: what ``celery -A`` is given: ``taskrunner`` for a day.
     options: more options of ``celery worker`` (``["--include", "module"]``).
-    documented: run exactly ``celery -A APP worker -l INFO``, the README's
-        command, on the queue the app's settings name, with Celery's own node
-        name and number of processes (the other arguments but ``env`` are not
-        used).
+    documented: run the README's command, ``celery -A APP worker -l INFO``,
+        and ``options``, on the queue the app's settings name, with Celery's
+        own number of processes and its node name (``celery@`` the host, unless
+        the options give one with ``--hostname``: a second worker on one host
+        needs a name of its own); ``folder`` and ``env`` apply, the other
+        arguments do not.
     """
 
     def __init__(
@@ -90,7 +92,9 @@ class DayWorker:
         self.documented = documented
         self.node = f"{day}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         if documented:
-            self.node = f"celery@{socket.gethostname()}"
+            named = [option for option in self.options if option.startswith("--hostname=")]
+            node = named[-1].partition("=")[2] if named else "celery@%h"
+            self.node = node.replace("%h", socket.gethostname())
         self.process = None
         self.log_path = None
         self._log_text = ""
@@ -108,7 +112,7 @@ class DayWorker:
         itself (the next step of a chain) to that queue.
         """
         if self.documented:
-            return [celery_executable(), "-A", self.app, "worker", "-l", "INFO"]
+            return [celery_executable(), "-A", self.app, "worker", "-l", "INFO", *self.options]
         if self.queue == DEFAULT_QUEUE:
             start = [celery_executable(), "-A", self.app]
         else:

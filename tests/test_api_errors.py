@@ -366,8 +366,9 @@ def store_workflow(server):
         ):
             database.execute(
                 "INSERT INTO runs_step (workflow_id, position, name, task_id, state, result,"
-                " error, tries, lost_runs, started_at, finished_at)"
-                " VALUES (?, ?, ?, ?, 'SUCCESS', ?, '', 1, 0, datetime('now'), datetime('now'))",
+                " error, tries, lost_runs, started_at, finished_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'SUCCESS', ?, '', 1, 0, datetime('now'), datetime('now'),"
+                " datetime('now'))",
                 (workflow_id.hex, position, name, task_id, json.dumps(result)),
             )
     return workflow_id, task_ids

@@ -8,11 +8,15 @@ Redis and again on the embedded stack; a broker, a result store or a whole
 worker that dies are the matter of ``test_api_outages.py``.
 """
 
+import re
 import time
+import uuid
+from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from runs import jobs, testcases
+from runs import jobs, repair, testcases
 from runs.models import Step, Workflow
 from sprout import REPO
 from sprout.faults import kill_pool_process
@@ -20,8 +24,9 @@ from sprout.testing import wait_for_state, wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
-# The API's worker, with the faulty steps too.
-API_WORKER_ENV = {"TASK_DELAY": "0.5", "PYTHONPATH": str(REPO / "tests")}
+# The API's worker, with the faulty steps too; errors that can pass are tried
+# again for 3 s after the first.
+API_WORKER_ENV = {"TASK_DELAY": "0.5", "PYTHONPATH": str(REPO / "tests"), "STEP_RETRY_FOR": "3"}
 API_WORKER_OPTIONS = ["--include", "faulty_steps"]
 
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
@@ -111,16 +116,45 @@ def test_a_transient_error_retries_with_backoff_until_it_passes(client, testcase
     ] != "RETRY":
         assert time.monotonic() < deadline, flaky
         time.sleep(0.02)
-    assert flaky["error"].startswith(
-        "ConnectionError: Connection refused (while the test says so); trying again ("
-    )
-    assert flaky["error"].endswith(" of 5)")
+    # The first wait: from half of 1 s to all of it.
+    assert re.fullmatch(
+        r"ConnectionError: Connection refused \(while the test says so\); "
+        r"trying again in (0\.[5-9]|1\.0) s \(for 3 s at most after the first error\)",
+        flaky["error"],
+    ), flaky["error"]
     outage.unlink()
     finished = follow(client, workflow)
     flaky = finished["steps"][1]
     assert (finished["state"], flaky["state"], flaky["error"]) == ("SUCCESS", "SUCCESS", None)
     assert flaky["tries"] >= 2
     assert finished["result"] == 2.0
+
+
+def test_a_transient_error_that_outlasts_its_retry_budget_fails_the_step(
+    client, testcase, tmp_path
+):
+    # The error never passes: the step tries again, waiting longer each time,
+    # until 3 s (STEP_RETRY_FOR) have passed since its first error.
+    outage = tmp_path / "the result store is down for good"
+    outage.touch()
+    job_data = {**TC01, "flaky": str(outage)}
+    workflow = jobs.launch(
+        Workflow(testcase=testcase("div", "flaky"), job_data=job_data), ["div", "flaky"]
+    )
+    finished = follow(client, workflow)
+    flaky = finished["steps"][1]
+    assert (finished["state"], flaky["state"]) == ("FAILURE", "FAILURE")
+    assert re.fullmatch(
+        r"ConnectionError: Connection refused \(while the test says so\); "
+        r"gave up after [3-9] s of tries \(STEP_RETRY_FOR\)",
+        flaky["error"],
+    ), flaky["error"]
+    # Waits of 0.5 to 1 s, then 1 to 2 s, then 2 to 4 s: three tries at least, and 3 s.
+    assert flaky["tries"] >= 3
+    started, ended = (
+        datetime.fromisoformat(flaky[moment]) for moment in ("started_at", "finished_at")
+    )
+    assert (ended - started).total_seconds() >= 3
 
 
 @pytest.mark.parametrize(
@@ -147,3 +181,36 @@ def test_a_permanent_error_fails_the_step_at_once(client, job_data, failed, erro
         error,
         1,
     )
+
+
+def test_the_repair_looks_only_at_steps_that_should_have_moved_and_have_not():
+    """Which records ``repair.stalled_steps`` finds; what it does with them is caused
+    for real in ``test_api_outages.py``."""
+    long_ago = timezone.now() - timedelta(minutes=10)
+    just_now = timezone.now() - timedelta(seconds=5)
+
+    def workflow(*steps, cancelled=False):
+        """A workflow whose steps are (state, when its row last moved, when it finished)."""
+        created = Workflow.objects.create(
+            testcase="ESG-TC01", job_data=TC01, cancelled_at=long_ago if cancelled else None
+        )
+        rows = Step.objects.bulk_create(
+            Step(workflow=created, position=position, name=name, task_id=str(uuid.uuid4()),
+                 state=state, finished_at=finished)
+            for position, (name, (state, _, finished)) in enumerate(zip(TC01, steps, strict=False))
+        )  # fmt: skip
+        for row, (_, moved, _) in zip(rows, steps, strict=True):
+            Step.objects.filter(pk=row.pk).update(updated_at=moved)
+        return [row.task_id for row in rows]
+
+    first = workflow(("PENDING", long_ago, None), ("PENDING", long_ago, None))
+    after_a_success = workflow(
+        ("SUCCESS", long_ago, long_ago), ("STARTED", long_ago, None), ("PENDING", long_ago, None)
+    )
+    moving = workflow(("SUCCESS", long_ago, long_ago), ("RETRY", just_now, None))
+    next_one_just_due = workflow(("SUCCESS", just_now, just_now), ("PENDING", long_ago, None))
+    after_a_failure = workflow(("FAILURE", long_ago, long_ago), ("PENDING", long_ago, None))
+    cancelled = workflow(("PENDING", long_ago, None), cancelled=True)
+    stalled = {step.task_id for step in repair.stalled_steps(after=60)}
+    assert stalled == {first[0], after_a_success[1]}
+    assert not stalled & {*moving, *next_one_just_due, *after_a_failure, *cancelled}

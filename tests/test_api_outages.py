@@ -1,22 +1,25 @@
-"""No workflow is lost when a worker, the broker or Redis dies, nor under 500 submissions at once.
+"""No workflow is lost when a worker, the broker, Redis or the database dies, nor under 500
+submissions at once; and what the periodic repair mends, caused for real.
 
 Everything here is started by this module, and only that is broken: a
-RabbitMQ node and a Redis server of its own on free ports
-(``sprout/private_services.py``), the API under gunicorn with a SQLite
-database of its own, and its worker started with the README's command,
-``celery -A config worker -l INFO``, unchanged. Each test causes its fault
-for real, then follows every workflow it started to its end.
+RabbitMQ node, a Redis server and a PostgreSQL server of its own on free
+ports (``sprout/private_services.py``), the API under gunicorn with a
+database of its own (SQLite, or that PostgreSQL), its worker started with
+the README's command, ``celery -A config worker -l INFO``, and its Celery
+beat, ``celery -A config beat -l INFO``. Each test causes its fault for
+real, then follows every workflow it started to its end.
 
 The embedded stack has neither a broker nor a Redis to lose, and a worker
 killed there takes the messages it had read with it (they live in its
 memory): these faults are RabbitMQ's and Redis's to survive. The faults that
 do happen there, inside a worker, are tested on both stacks in
-``test_api_faults.py``.
+``test_api_faults.py``. ``test_soak.py`` draws these faults one after
+another, for minutes.
 
-The tests run in three groups side by side (each group in a pytest-xdist
-process of its own, which starts a RabbitMQ and a Redis of its own): the
-load test; the broker's and Redis's restarts; the killed worker, pool
-process and Redis.
+The tests run in four groups side by side (each group in a pytest-xdist
+process of its own, which starts the servers it needs): the load test; the
+broker's and Redis's restarts; the killed worker, pool process and Redis;
+the database's outages and the repairs.
 """
 
 import json
@@ -24,68 +27,40 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 
 import pytest
 
-from sprout import DayWorker
-from sprout.api import API, ApiServer
+from sprout import REPO
 from sprout.faults import kill_pool_process, kill_worker
-from sprout.private_services import PrivateRabbitMQ, PrivateRedis
-from sprout.testing import FINISHED
+from sprout.private_services import PrivatePostgres
+from sprout.private_stack import private_stack
+from sprout.testing import manage
 
 TC01 = {"testcase": "ESG-TC01", "job_data": {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}}
 TC02 = {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}}
 
 
-@dataclass
-class Stack:
-    broker: PrivateRabbitMQ
-    redis: PrivateRedis
-    api: ApiServer
-    env: dict
-
-    def worker(self, task_delay="0.3"):
-        """The API's worker, started as the README says, on this module's services."""
-        worker = DayWorker(
-            "api", folder=API, app="config", env={**self.env, "TASK_DELAY": task_delay},
-            documented=True,
-        )  # fmt: skip
-        return worker.start()
-
-    def call(self, method, path, body=None):
-        """Send a request to the API: its status, its JSON answer and how long it took."""
-        return self.api.request(method, path, body)
-
-    def start(self, body):
-        status, workflow, _ = self.call("POST", "/api/workflows/", body)
-        assert status == 202, workflow
-        return f"/api/workflows/{workflow['id']}/"
-
-    def read(self, path):
-        status, answer, _ = self.call("GET", path)
-        assert status == 200, answer
-        return answer
-
-    def follow(self, path, timeout=120):
-        deadline = time.monotonic() + timeout
-        while (workflow := self.read(path))["state"] not in FINISHED:
-            assert time.monotonic() < deadline, workflow
-            time.sleep(0.2)  # each reading is a request the API's one process answers
-        return workflow
-
-    def wait_for_a_running_step(self, paths, timeout=30):
-        deadline = time.monotonic() + timeout
-        while not any(
-            step["state"] == "STARTED" for path in paths for step in self.read(path)["steps"]
-        ):
-            assert time.monotonic() < deadline, "no step has started"
-            time.sleep(0.1)
-
-
 def group(name):
     """The tests of one group share a process, and in it this module's servers."""
     return pytest.mark.xdist_group(f"test_api_outages::{name}")
+
+
+def outage(stack, server, service, seconds):
+    """Kill ``server`` (``service`` to the API) and start it again ``seconds`` later; how long
+    it was away.
+
+    While it is away, a new workflow is refused at once, and nothing of it is kept.
+    """
+    count = stack.read("/api/workflows/")["count"]
+    server.kill()
+    away = time.monotonic()
+    status, answer, took = stack.call("POST", "/api/workflows/", TC02)
+    assert (status, answer["service"]) == (503, service)
+    assert took < 5
+    time.sleep(max(0, seconds - (time.monotonic() - away)))
+    server.start()
+    assert stack.read("/api/workflows/")["count"] == count
+    return time.monotonic() - away
 
 
 def outcomes(workflows):
@@ -95,19 +70,15 @@ def outcomes(workflows):
 
 @pytest.fixture(scope="module")
 def stack():
-    with PrivateRabbitMQ() as broker, PrivateRedis() as redis:
-        env = {
-            "CELERY_CONFIG_MODULE": "",
-            "CELERY_BROKER_URL": broker.url,
-            "CELERY_RESULT_BACKEND": redis.url,
-            # The load test starts 500 workflows at once; the limit has tests of its own.
-            "API_START_RATE": "100000/minute",
-        }
-        api = ApiServer(env)
-        # The worker writes every step into the API's database.
-        env["DATABASE_URL"] = api.database_url
-        with api:
-            yield Stack(broker, redis, api, env)
+    with private_stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def pg_stack():
+    """The stack on a PostgreSQL server of its own, as in docker-compose.yml, to kill."""
+    with PrivatePostgres() as database, private_stack(database) as stack:
+        yield stack
 
 
 @group("killed")
@@ -151,24 +122,14 @@ def test_rabbitmq_killed_while_steps_run_loses_no_workflow(stack):
     worker = stack.worker()
     try:
         paths = [stack.start(TC01) for _ in range(6)]
-        count = stack.read("/api/workflows/")["count"]
         stack.wait_for_a_running_step(paths)
-        stack.broker.kill()
-        away = time.monotonic()
-        # While the broker is away, a new workflow is refused at once, and nothing of it is kept.
-        status, answer, seconds = stack.call("POST", "/api/workflows/", TC02)
-        assert (status, answer["service"]) == (503, "broker")
-        assert seconds < 5
-        assert stack.read("/api/workflows/")["count"] == count
         # The broker comes back after about fourteen seconds, as in a restart.
-        time.sleep(max(0, 6 - (time.monotonic() - away)))
-        stack.broker.start()
-        print(f"the broker was away for {time.monotonic() - away:.1f} s")
+        away = outage(stack, stack.broker, "broker", seconds=6)
+        print(f"the broker was away for {away:.1f} s")
         finished = [stack.follow(path) for path in paths]
     finally:
         worker.stop()
     assert outcomes(finished) == [("SUCCESS", 10.0)] * 6
-    assert stack.read("/api/workflows/")["count"] == count
 
 
 @group("restarted")
@@ -237,3 +198,107 @@ def test_five_hundred_workflows_submitted_at_once_all_finish(stack):
     assert outcomes(finished) == [("SUCCESS", 10.0)] * 500
     for log in (worker.log(), stack.api.log()):
         assert "database is locked" not in log
+
+
+@group("database")
+def test_postgresql_killed_while_steps_run_loses_no_workflow(pg_stack):
+    stack = pg_stack
+    worker = stack.worker()
+    try:
+        paths = [stack.start(TC01) for _ in range(6)]
+        stack.wait_for_a_running_step(paths)
+        # The steps that start, end or fail meanwhile cannot be recorded: they
+        # are sent again for later, for as long as the database is away.
+        outage(stack, stack.database, "database", seconds=5)
+        finished = [stack.follow(path) for path in paths]
+    finally:
+        worker.stop()
+    assert outcomes(finished) == [("SUCCESS", 10.0)] * 6
+    assert "could not record" not in worker.log()
+
+
+def launch(stack, names, job_data):
+    """Start a workflow of the steps ``names`` (faulty ones too) in the stack's database; its path."""
+    workflow_id = manage(
+        "shell", "--no-imports", "-c",
+        "from runs import jobs; from runs.models import Workflow; "
+        f"print(jobs.launch(Workflow(testcase='FAULT', job_data={job_data!r}), {names!r}).id)",
+        env=stack.env,
+    ).strip()  # fmt: skip
+    return f"/api/workflows/{workflow_id}/"
+
+
+def wait_for_step(stack, path, position, state, timeout=30):
+    deadline = time.monotonic() + timeout
+    while stack.read(path)["steps"][position]["state"] != state:
+        assert time.monotonic() < deadline, stack.read(path)
+        time.sleep(0.1)
+
+
+def wait_for_log(process, text, timeout=30):
+    deadline = time.monotonic() + timeout
+    while text not in process.log():
+        assert time.monotonic() < deadline, process.log()
+        time.sleep(0.1)
+
+
+@group("database")
+def test_a_step_killed_at_its_hard_time_limit_while_the_database_is_away_is_recorded_by_the_repair(
+    pg_stack,
+):
+    stack = pg_stack
+    # The repair looks at steps whose record has not moved for 2 s.
+    worker = stack.worker(
+        options=["--include", "faulty_steps"],
+        env={"PYTHONPATH": str(REPO / "tests"), "STEP_STALLED_AFTER": "2"},
+    )
+    try:
+        path = launch(stack, ["div", "stubborn"], TC01["job_data"])
+        wait_for_step(stack, path, 1, "STARTED")
+        # The database goes away while the step runs: when its hard time limit
+        # kills it, the worker cannot record that it failed.
+        stack.database.kill()
+        wait_for_log(worker, "could not record the failure")
+        stack.database.start()
+        assert stack.read(path)["steps"][1]["state"] == "STARTED"
+        # Celery beat sends the repair, which reads the end in the result store.
+        with stack.beat():
+            finished = stack.follow(path, timeout=30)
+    finally:
+        worker.stop()
+    stubborn = finished["steps"][1]
+    assert (finished["state"], stubborn["state"]) == ("FAILURE", "FAILURE")
+    assert stubborn["error"] == (
+        "TimeLimitExceeded: the step ran past its hard time limit (2 s) and was stopped"
+    )
+    assert "recorded its end from the result store: FAILURE" in worker.log()
+
+
+@group("database")
+def test_steps_whose_message_is_lost_are_sent_again_by_the_repair(pg_stack):
+    stack = pg_stack
+    env = {"STEP_STALLED_AFTER": "2"}
+    stack.drop_messages()  # What earlier tests left: beat's last repairs.
+    worker = stack.worker(task_delay="1", env=env)
+    try:
+        running = stack.start(TC01)
+        wait_for_step(stack, running, 0, "STARTED")
+    finally:
+        # The worker dies: its step's message goes back to the queue, where
+        # the next one waits too. Then the queue loses them both, as a broker
+        # that lost its disk would.
+        kill_worker(worker)
+    waiting = stack.start(TC02)
+    lost = stack.drop_messages()
+    assert lost == [stack.read(path)["task_ids"][0] for path in (running, waiting)]
+    worker = stack.worker(env=env)
+    try:
+        with stack.beat():
+            finished = [stack.follow(path, timeout=30) for path in (running, waiting)]
+    finally:
+        worker.stop()
+    assert outcomes(finished) == [("SUCCESS", 10.0), ("SUCCESS", 6.0)]
+    assert worker.log().count("its message was lost: sent it again") == 2
+    # The step that had started ran once more; nothing else ran twice.
+    tries = [[step["tries"] for step in workflow["steps"]] for workflow in finished]
+    assert tries == [[2, 1, 1, 1], [1, 1]]

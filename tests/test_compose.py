@@ -23,15 +23,18 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
-SERVICES = {"broker", "redis", "db", "worker", "api", "flower"}
+SERVICES = {"broker", "redis", "db", "worker", "beat", "api", "flower"}
 # The services built from the Dockerfile, and what each waits for.
-APP_SERVICES = {"worker", "api", "flower"}
+APP_SERVICES = {"worker", "beat", "api", "flower"}
 BACKING_SERVICES = {"broker", "redis", "db"}
 WAITS_FOR = {
     "worker": {"broker", "redis", "db"},
+    "beat": {"broker"},
     "api": {"broker", "redis", "db"},
     "flower": {"broker"},
 }
+# Celery beat answers no ping: Docker starts it again when it exits instead.
+UNCHECKED = {"beat"}
 IMAGES = {"broker": "rabbitmq:3-management", "redis": "redis:7", "db": "postgres:16"}
 # The variables compose refuses to start without; dummy values for `config`.
 REQUIRED = {"DJANGO_SECRET_KEY": "not-a-secret-only-for-the-test", "FLOWER_BASIC_AUTH": "user:pw"}
@@ -73,7 +76,7 @@ def compose():
 # --- The files as written: no docker needed ---------------------------------
 
 
-def test_the_stack_has_its_six_services_on_official_images(compose):
+def test_the_stack_has_its_seven_services_on_official_images(compose):
     services = compose["services"]
     assert SERVICES == set(services)
     for name, image in IMAGES.items():
@@ -86,8 +89,10 @@ def test_the_stack_has_its_six_services_on_official_images(compose):
 
 def test_every_service_has_a_health_check(compose):
     services = compose["services"]
-    for name in SERVICES:
+    for name in SERVICES - UNCHECKED:
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+    for name in UNCHECKED:
+        assert "unless-stopped" == services[name]["restart"], f"{name} is not started again"
     assert "rabbitmq-diagnostics -q ping" in healthcheck_line(services["broker"])
     assert "redis-cli ping" in healthcheck_line(services["redis"])
     assert "pg_isready" in healthcheck_line(services["db"])
@@ -114,6 +119,14 @@ def test_the_worker_runs_the_apis_celery_app(compose):
     worker = compose["services"]["worker"]
     assert re.search(r"\bcelery -A config worker\b", command_line(worker))
     assert "TASK_DELAY" in worker["environment"]
+
+
+def test_one_beat_sends_the_repair_of_stalled_steps(compose):
+    beat = compose["services"]["beat"]
+    assert re.search(r"\bcelery -A config beat\b", command_line(beat))
+    assert "REPAIR_EVERY" in beat["environment"]
+    assert "STEP_STALLED_AFTER" in compose["services"]["worker"]["environment"]
+    assert "deploy" not in beat, "more than one beat would send every repair more than once"
 
 
 def test_the_api_runs_migrations_then_gunicorn_not_runserver(compose):

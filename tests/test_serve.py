@@ -79,6 +79,7 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
     assert "serve  | stopped" in output
     assert f"the workflows' pages are on http://localhost:{api_port}/workflows/" in output
     assert "worker | " in output and "api    | " in output and "flower | " in output
+    assert "beat   | " in output and "beat: Starting..." in output
     # Nothing of the session is left: no worker, no gunicorn, no Flower.
     time.sleep(0.5)
     try:

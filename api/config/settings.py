@@ -295,6 +295,36 @@ CELERY_RESULT_BACKEND_MAX_RETRIES = 20
 CELERY_TASK_SOFT_TIME_LIMIT = float(os.environ.get("STEP_SOFT_TIME_LIMIT", "180"))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 
+# No step is lost when the database goes away. A step whose record cannot be
+# written does not end: it is sent again for later (runs/base.py), for as long
+# as the database stays away. Errors that can pass (a lost connection to the
+# broker, Redis or the database) make a step try again for this long, in
+# seconds, from its first such error, waiting 1 s, 2 s, 4 s … up to a minute
+# between tries: long enough to ride out a restart of a few minutes. After
+# that, its next such error fails it.
+STEP_RETRY_FOR = float(os.environ.get("STEP_RETRY_FOR", "600"))
+
+# No step is lost when its message is, nor when its end could not be recorded.
+# Celery beat (`celery -A config beat`) sends the repair task every
+# REPAIR_EVERY seconds; it looks at the steps whose record has not moved for
+# STEP_STALLED_AFTER seconds, which must be longer than a step may wait in
+# the queue, run (its hard time limit) or wait to retry: runs/repair.py says
+# what it repairs, and how.
+REPAIR_EVERY = float(os.environ.get("REPAIR_EVERY", "60"))
+STEP_STALLED_AFTER = float(os.environ.get("STEP_STALLED_AFTER", str(CELERY_TASK_TIME_LIMIT + 90)))
+CELERY_BEAT_SCHEDULE = {
+    "repair-stalled-steps": {
+        "task": "workflows.repair",
+        "schedule": REPAIR_EVERY,
+        # A repair that waited for a worker past the next one is not needed.
+        "options": {"expires": REPAIR_EVERY},
+    }
+}
+# The schedule is one task at a fixed interval: there is nothing to remember
+# across a restart of beat, so it keeps its schedule in memory and writes no
+# file.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,13 +2,16 @@
 from keyword arguments, and records its life in the database.
 """
 
+import random
+import time
+
 import django.db
 import kombu.exceptions
 import redis.exceptions
 from celery import Task, states
-from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.utils.log import get_task_logger
-from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
 from . import records
 
@@ -48,11 +51,14 @@ class JobStep(LoggedTask):
     so that no step needs a positional parameter for it.
 
     The step's row in the database (``runs/models.py``) is the record of
-    truth, written here, in the process that runs the step, as it changes:
-    STARTED before the step runs, SUCCESS with its result before the chain
-    sends the next step, RETRY or FAILURE with the error. The hooks of the
-    base class do it, rather than Celery's signals: they belong to job steps
-    alone, where a signal would fire for every task of the app.
+    truth, written here, in the body of the task (``__call__``), as it
+    changes: STARTED before the step runs, SUCCESS with its result before the
+    chain sends the next step, RETRY or FAILURE with the error. In the body
+    rather than in Celery's hooks or signals, because what happens after the
+    body cannot stop the message from being acknowledged: a step whose record
+    cannot be written must not end. If the database cannot be reached when
+    the step starts, ends or gives up, the step is sent again for later
+    (``retry``), and the message goes only once the new one is on the broker.
     """
 
     # The previous result still travels as a positional argument, which
@@ -70,62 +76,135 @@ class JobStep(LoggedTask):
         django.db.OperationalError,
         django.db.InterfaceError,
     )
-    max_retries = 5
-    #: The longest wait before a retry, in seconds.
+    # No count of tries: a count is spent as fast as the waits between tries
+    # allow, and an outage lasts as long as it lasts. A step tries again for
+    # STEP_RETRY_FOR seconds from its first error (``retrying_for``).
+    max_retries = None
+    #: The first wait before a retry, in seconds; it doubles with every try ...
+    retry_backoff = 1
+    #: ... up to this.
     retry_backoff_max = 60
+
+    @property
+    def retry_for(self):
+        """How long a step keeps trying again after its first error that can pass, in seconds."""
+        return settings.STEP_RETRY_FOR
 
     def __call__(self, *args, **kwargs):
         if args and isinstance(args[0], dict):
             previous, *args = args
             kwargs = {**previous, **kwargs}
-        try:
-            return self.run_recorded(*args, **kwargs)
-        except self.transient_errors as exc:
-            # Wait up to 1 s, then up to 2 s, 4 s …: exponential backoff, and a random
-            # share of it (jitter), so that steps that failed together do not
-            # all come back at the same moment.
-            countdown = get_exponential_backoff_interval(
-                factor=1,
-                retries=self.request.retries,
-                maximum=self.retry_backoff_max,
-                full_jitter=True,
-            )
-            raise self.retry(exc=exc, countdown=countdown) from exc
-
-    def run_recorded(self, *args, **kwargs):
         delivery = self.request.delivery_info or {}
-        run = records.begin(self.request.id, redelivered=delivery.get("redelivered", False))
+        try:
+            run = records.begin(self.request.id, redelivered=delivery.get("redelivered", False))
+        except self.transient_errors as exc:
+            # Nothing has run, and nothing says so: start later.
+            raise self.retry_later(exc, record=False) from exc
         if run not in (None, records.RUN):
-            step = run  # Its row: the step must not run.
-            if step.state == states.SUCCESS:
-                # Delivered again after it had succeeded (its worker died before
-                # the broker heard so): hand on the recorded result, and the
-                # chain goes on as it did the first time.
-                logger.info("already succeeded: handing on its recorded result")
-                return step.result
-            if step.state in records.ENDED:
-                logger.info("not run: the step is %s already", step.state)
-                raise Ignore()
-            raise WorkerLostTooOften(
-                f"the process running step {step.name!r} ended {step.lost_runs} times "
-                "before the step could finish: the step is not run again"
+            return self.not_run(step=run)
+        try:
+            result = super().__call__(*args, **kwargs)
+        except (Retry, Ignore, Reject):
+            raise  # Celery's own ways of ending a task, not errors.
+        except self.transient_errors as exc:
+            if self.retrying_for() < self.retry_for:
+                raise self.retry_later(exc) from exc
+            self.record_failure(
+                exc, f"; gave up after {self.retrying_for():.0f} s of tries (STEP_RETRY_FOR)"
             )
-        result = super().__call__(*args, **kwargs)
+            raise
+        except Exception as exc:
+            self.record_failure(exc)
+            raise
         if run is records.RUN:
-            records.succeed(self.request.id, result)
+            try:
+                records.succeed(self.request.id, result)
+            except self.transient_errors as exc:
+                # The step has done its work, and its end cannot be recorded: it
+                # runs again later, as it would after its worker had died.
+                raise self.retry_later(exc, record=False) from exc
         return result
 
-    def on_retry(self, exc, task_id, args, kwargs, einfo):
-        attempt = self.request.retries + 1
-        records.retry(task_id, f"{describe(exc)}; trying again ({attempt} of {self.max_retries})")
+    def not_run(self, step):
+        """What a step that must not run does instead, given its row."""
+        if step.state == states.SUCCESS:
+            # Delivered again after it had succeeded (its worker died before
+            # the broker heard so): hand on the recorded result, and the chain
+            # goes on as it did the first time.
+            logger.info("already succeeded: handing on its recorded result")
+            return step.result
+        if step.state == states.FAILURE and step.lost_runs >= records.MAX_LOST_RUNS:
+            raise records.WorkerLostTooOften(step)
+        logger.info("not run: the step is %s already", step.state)
+        raise Ignore()
+
+    def retrying_for(self):
+        """Seconds since this step's first error that can pass; 0 before one."""
+        since = (self.request.headers or {}).get("retrying_since")
+        return 0.0 if since is None else time.time() - since
+
+    def retry_later(self, exc, record=True):
+        """Send the step again, to run after a wait that grows with each try; raises ``Retry``.
+
+        The new message carries the time of the first error in its headers,
+        where ``retrying_for`` reads it, whichever worker runs it. Celery
+        publishes it, and the broker confirms it, before this message is
+        acknowledged. ``record``: say RETRY, and why, in the step's row, if
+        the database answers; the next run says STARTED either way.
+        """
+        headers = {**(self.request.headers or {})}
+        headers.setdefault("retrying_since", time.time())
+        countdown = backoff(self.request.retries, self.retry_backoff, self.retry_backoff_max)
+        if record:
+            try:
+                records.retry(
+                    self.request.id,
+                    f"{describe(exc)}; trying again in {countdown:.1f} s "
+                    f"(for {self.retry_for:g} s at most after the first error)",
+                )
+            except self.transient_errors as error:
+                logger.warning("could not record the retry: %s", error)
+        return self.retry(exc=exc, countdown=countdown, headers=headers)
+
+    def record_failure(self, exc, note=""):
+        """Record that the step failed with ``exc``; if the database cannot be reached, retry."""
+        try:
+            records.fail(self.request.id, describe(exc) + note)
+        except self.transient_errors as error:
+            # A failure that cannot be recorded must not end the step either:
+            # it runs again later, and fails again, or not.
+            raise self.retry_later(error, record=False) from exc
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """A failure outside the body: its hard time limit (the worker's main process
+        calls this once it has killed the process that ran the step), or an error of
+        Celery's after the body. The body has recorded every other failure already.
+        """
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        records.fail(task_id, describe(exc))
+        if isinstance(exc, self.transient_errors):
+            # Celery could not send the next step or store the result: the step
+            # itself did not fail. Its record stays as it is, and the repair task
+            # sends the step again if its message is lost.
+            return
+        try:
+            records.fail(task_id, describe(exc))
+        except self.transient_errors as error:
+            # Nothing can be sent again from here: the repair task will find the
+            # failure in the result store.
+            logger.warning("could not record the failure: %s", error)
 
 
-class WorkerLostTooOften(Exception):
-    """A step whose worker process kept dying while it ran: it is not run again."""
+def backoff(retries, first, longest):
+    """How long to wait before the try after try ``retries + 1``, in seconds.
+
+    ``first`` doubled with every try, up to ``longest``; then a random share of
+    it, from half to all of it, so that steps that failed together do not all
+    come back at once. Never less than half the wait: Celery's own
+    ``retry_jitter`` takes any share down to none, and a handful of tries can
+    then be spent in a few seconds, well inside a database's restart.
+    """
+    ceiling = min(longest, first * 2 ** min(retries, 30))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def describe(exc):

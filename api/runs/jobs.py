@@ -34,16 +34,22 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
 
 
-def job_chain(names, job_data, previous=None):
+def job_chain(names, job_data, previous=None, task_ids=None):
     """The chain of the steps ``names``, in order, each given the whole ``job_data``.
 
     Each step is the task of that name (``div`` is ``steps.div``), sent by its
     name as day 5 taught. ``previous``, a step's result, is handed to the first
-    step as if the step before it had just returned it.
+    step as if the step before it had just returned it. ``task_ids``: the
+    steps' task ids, when they have some already; new ones otherwise.
     """
     signatures = [
         celery_app.signature(f"steps.{name}", kwargs={"job_data": job_data}) for name in names
     ]
+    if task_ids is not None:
+        signatures = [
+            signature.set(task_id=task_id)
+            for signature, task_id in zip(signatures, task_ids, strict=True)
+        ]
     if previous is not None:
         signatures[0] = signatures[0].clone(args=(previous,))
     return chain(*signatures)
@@ -103,16 +109,44 @@ def launch(workflow, names, carried=()):
     # The API answers with the workflow as it was launched, without reading it back.
     workflow.status = summarize(steps, cancelled=False)
     try:
-        # The API never waits for a result: it reads the steps' states from
-        # the database when asked. Saying so keeps Celery from subscribing to
-        # each step's result in Redis as it sends the chain, so that starting
-        # a workflow needs the broker and the database and nothing else.
-        with denied_join_result():
-            workflow_chain.apply_async(retry_policy=REQUEST_RETRY_POLICY)
+        send(workflow_chain, retry_policy=REQUEST_RETRY_POLICY)
     except Exception:
         workflow.delete()
         raise
     return workflow
+
+
+def send(workflow_chain, **options):
+    """Send a chain of steps to the broker, without waiting for any result.
+
+    The API never waits for a result: it reads the steps' states from the
+    database when asked. Saying so keeps Celery from subscribing to each
+    step's result in Redis as it sends the chain, so that starting a workflow
+    needs the broker and the database and nothing else.
+    """
+    with denied_join_result():
+        workflow_chain.apply_async(**options)
+
+
+def send_again(step):
+    """Send ``step`` again, with the steps after it, under the task ids they have.
+
+    The repair task (``runs/repair.py``) does this for a step whose message is
+    lost. The step is handed the result that the step before it recorded, as
+    ``resume`` hands it; the steps after it are sent by the chain, as usual,
+    once it has succeeded.
+    """
+    steps = list(step.workflow.steps.all())
+    rest = steps[step.position :]
+    previous = steps[step.position - 1].result if step.position else None
+    send(
+        job_chain(
+            [later.name for later in rest],
+            step.workflow.job_data,
+            previous,
+            task_ids=[later.task_id for later in rest],
+        )
+    )
 
 
 def carry(step, workflow):
@@ -148,7 +182,12 @@ def cancel(workflow):
     with transaction.atomic():
         stopped = workflow.steps.filter(state__in=[states.PENDING, states.RETRY])
         task_ids = list(stopped.values_list("task_id", flat=True))
-        stopped.update(state=states.REVOKED, error="cancelled", finished_at=timezone.now())
+        stopped.update(
+            state=states.REVOKED,
+            error="cancelled",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
         if workflow.cancelled_at is None:
             workflow.cancelled_at = timezone.now()
             workflow.save(update_fields=["cancelled_at"])

@@ -85,11 +85,23 @@ class Step(models.Model):
     lost_runs = models.PositiveSmallIntegerField(
         default=0, help_text="Runs that ended with their worker process, before they could finish"
     )
+    # When the row last changed: the repair task (runs/repair.py) looks at the
+    # steps whose record has stood still for too long.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("position",)
         constraints = (
             models.UniqueConstraint(fields=("workflow", "position"), name="one_step_per_position"),
+        )
+        indexes = (
+            # The steps that have not ended, by the time their record last
+            # moved: what the repair task asks for every few minutes.
+            models.Index(
+                fields=("updated_at",),
+                condition=models.Q(state__in=(states.PENDING, states.STARTED, states.RETRY)),
+                name="steps_not_ended",
+            ),
         )
 
     def __str__(self):

@@ -1,8 +1,15 @@
 """What the worker writes into the database as a step changes: started, retried, succeeded, failed.
 
-JobStep (``runs/base.py``) calls these from the process that runs the step.
+JobStep (``runs/base.py``) calls these from the process that runs the step,
+and the repair task (``runs/repair.py``) when a step's record fell behind.
 Each is one short transaction on the step's row, found by its task id: many
 worker processes write at once, and SQLite lets one write at a time.
+
+A record only ever moves forward: once a step has ended (``ENDED``), nothing
+here changes its state again. A step may run twice (its message delivered
+again), and a late write of the first run must not undo what the second
+recorded, nor a failure outside the step's body (``on_failure``) overwrite
+the success the body had recorded.
 
 A task that the API did not start (a chain sent straight to the worker, as
 in days 4 to 7) has no row: these functions then write nothing, and the
@@ -23,12 +30,24 @@ MAX_LOST_RUNS = 3
 #: The states after which a step never runs again.
 ENDED = frozenset({states.SUCCESS, states.FAILURE, states.REVOKED})
 
-
 #: The states of a step that waits for a run: its first, or its next try.
 WAITING = (states.PENDING, states.RETRY)
 
+#: The states of a step that has not ended.
+NOT_ENDED = (states.PENDING, states.STARTED, states.RETRY)
+
 #: What ``begin`` answers for a step that runs now and has a row to record its end in.
 RUN = "run"
+
+
+class WorkerLostTooOften(Exception):
+    """A step whose worker process kept dying while it ran: it is not run again."""
+
+    def __init__(self, step):
+        super().__init__(
+            f"the process running step {step.name!r} ended {step.lost_runs} times "
+            "before the step could finish: the step is not run again"
+        )
 
 
 def begin(task_id, redelivered):
@@ -37,7 +56,7 @@ def begin(task_id, redelivered):
     Returns None for a task that has no row (run it, record nothing); ``RUN``
     once the row says STARTED (run it, then record how it ended); or the row
     itself when the step must not run: it has ended already (``ENDED``), or
-    it has lost ``MAX_LOST_RUNS`` runs.
+    it has just been failed here for losing ``MAX_LOST_RUNS`` runs.
 
     A step's first delivery, the common case, is one UPDATE. A message that
     the broker delivers again (``redelivered``) to a step still marked
@@ -51,6 +70,7 @@ def begin(task_id, redelivered):
             tries=F("tries") + 1,
             started_at=Coalesce("started_at", Now()),
             error="",
+            updated_at=timezone.now(),
         )
         if started:
             return RUN
@@ -61,27 +81,59 @@ def begin(task_id, redelivered):
         if redelivered and step.state == states.STARTED:
             step.lost_runs += 1
         if step.lost_runs >= MAX_LOST_RUNS:
-            step.save(update_fields=["lost_runs"])
+            # Failed here, in the same transaction that counts the last lost run.
+            step.state = states.FAILURE
+            step.error = f"WorkerLostTooOften: {WorkerLostTooOften(step)}"
+            step.finished_at = timezone.now()
+            step.save(update_fields=["state", "error", "finished_at", "lost_runs", "updated_at"])
             return step
         step.state = states.STARTED
         step.tries += 1
         step.started_at = step.started_at or timezone.now()
         step.error = ""
-        step.save(update_fields=["state", "tries", "started_at", "error", "lost_runs"])
+        step.save(
+            update_fields=["state", "tries", "started_at", "error", "lost_runs", "updated_at"]
+        )
     return RUN
 
 
 def succeed(task_id, result):
-    Step.objects.filter(task_id=task_id).update(
-        state=states.SUCCESS, result=result, error="", finished_at=timezone.now()
+    """Record the step's result; True if the row took it (it had not ended before)."""
+    return bool(
+        Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
+            state=states.SUCCESS,
+            result=result,
+            error="",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
     )
 
 
 def retry(task_id, error):
-    Step.objects.filter(task_id=task_id).update(state=states.RETRY, error=error)
+    """Record that the step waits to try again, and why."""
+    Step.objects.filter(task_id=task_id, state__in=(states.PENDING, states.STARTED)).update(
+        state=states.RETRY, error=error, updated_at=timezone.now()
+    )
 
 
 def fail(task_id, error):
-    Step.objects.filter(task_id=task_id).update(
-        state=states.FAILURE, error=error, finished_at=timezone.now()
+    """Record that the step failed, and why; True if the row took it (it had not ended before)."""
+    return bool(
+        Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
+            state=states.FAILURE, error=error, finished_at=timezone.now(), updated_at=timezone.now()
+        )
+    )
+
+
+def touch(step):
+    """Move ``step``'s record on to now, if nobody has changed it since it was read.
+
+    True for the one caller that did it: the repair task claims a step this
+    way before it sends it again, so that two repairs at once send it once.
+    """
+    return bool(
+        Step.objects.filter(pk=step.pk, updated_at=step.updated_at, state=step.state).update(
+            updated_at=timezone.now()
+        )
     )

@@ -1,6 +1,7 @@
-"""The steps of a job, as in day 7: each reads its operands from job_data and returns a dict.
+"""The steps of a job, as in day 7: each reads its operands from job_data and returns a dict;
+and the periodic task that repairs the steps whose record stopped moving.
 
-``@shared_task`` binds the steps to the project's Celery app (config/celery.py),
+``@shared_task`` binds the tasks to the project's Celery app (config/celery.py),
 which finds this module by itself (``app.autodiscover_tasks()``).
 """
 
@@ -9,8 +10,10 @@ import os
 import time
 
 from celery import shared_task
+from django.conf import settings
 
-from .base import JobStep
+from . import repair
+from .base import JobStep, LoggedTask
 
 # Every task sleeps this long so that you can watch it run.
 TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))
@@ -66,3 +69,12 @@ def sub(*, job_data, **previous):
     x, y = operands("sub", job_data, previous)
     time.sleep(TASK_DELAY)
     return {"sub_result": finite("sub", x - y)}
+
+
+@shared_task(base=LoggedTask, name="workflows.repair", ignore_result=True)
+def repair_stalled_steps():
+    """Celery beat sends this every REPAIR_EVERY seconds (config/settings.py): runs/repair.py.
+
+    Returns how many steps it repaired; the log says which, and how.
+    """
+    return len(repair.repair_stalled_steps(after=settings.STEP_STALLED_AFTER))
