@@ -302,3 +302,30 @@ def test_steps_whose_message_is_lost_are_sent_again_by_the_repair(pg_stack):
     # The step that had started ran once more; nothing else ran twice.
     tries = [[step["tries"] for step in workflow["steps"]] for workflow in finished]
     assert tries == [[2, 1, 1, 1], [1, 1]]
+
+
+@group("database")
+def test_a_step_that_waits_for_its_retry_is_left_alone_by_the_repair(pg_stack, tmp_path):
+    stack = pg_stack
+    outage = tmp_path / "the result store is down"
+    outage.touch()
+    worker = stack.worker(
+        options=["--include", "faulty_steps"],
+        env={"PYTHONPATH": str(REPO / "tests"), "STEP_STALLED_AFTER": "2"},
+    )
+    try:
+        with stack.beat():
+            path = launch(stack, ["div", "flaky"], {**TC01["job_data"], "flaky": str(outage)})
+            wait_for_step(stack, path, 1, "RETRY")
+            flaky = stack.read(path)["task_ids"][1]
+            # Its waits grow, 0.5 to 1 s, 1 to 2 s, 2 to 4 s ...: soon its record
+            # stands still for longer than 2 s, while a worker holds its retry.
+            wait_for_log(worker, f"step 1 (flaky, {flaky}) of workflow")
+            outage.unlink()
+            finished = stack.follow(path, timeout=30)
+    finally:
+        worker.stop()
+    assert (finished["state"], finished["result"]) == ("SUCCESS", 2.0)
+    assert f"step 1 (flaky, {flaky}) of workflow" in worker.log()
+    assert "a worker holds it: left alone" in worker.log()
+    assert "sent it again" not in worker.log(), worker.log()

@@ -34,6 +34,7 @@ must be longer than a step may wait, run (its hard time limit) or retry
 (``retry_backoff_max``).
 """
 
+import logging
 from datetime import timedelta
 
 from celery import states
@@ -102,11 +103,18 @@ def lost(error):
 
 
 def held_by_workers():
-    """The ids of the tasks that the workers hold: running, received, or waiting to retry."""
+    """The ids of the tasks that the workers hold: waiting to retry, received, or running.
+
+    Three questions, a second apart, asked in the order in which a task moves
+    through a worker (scheduled, then reserved, then active), so that a task
+    that moves on between two of them is found by the next. A task that moves
+    on by running writes its record, which the repair checks again before it
+    sends anything (``records.touch``).
+    """
     inspect = celery_app.control.inspect(timeout=INSPECT_TIMEOUT)
     held = set()
-    for replies in (inspect.active(), inspect.reserved(), inspect.scheduled()):
-        for tasks in (replies or {}).values():
+    for question in (inspect.scheduled, inspect.reserved, inspect.active):
+        for tasks in (question() or {}).values():
             for task in tasks:
                 # scheduled() wraps each task in {"eta": ..., "request": {...}}.
                 held.add(task.get("request", task).get("id"))
@@ -133,16 +141,17 @@ def repair_stalled_steps(after):
         return done
     held = held_by_workers()
     for step in unknown:
+        if step.task_id in held:
+            report(step, "a worker holds it: left alone", level=logging.INFO)
         # Claimed first: of two repairs at once, one sends the step.
-        if step.task_id in held or not records.touch(step):
-            continue
-        jobs.send_again(step)
-        done.append(report(step, "its message was lost: sent it again"))
+        elif records.touch(step):
+            jobs.send_again(step)
+            done.append(report(step, "its message was lost: sent it again"))
     return done
 
 
-def report(step, what):
-    """Log what was done to ``step``, and return it in words."""
+def report(step, what, level=logging.WARNING):
+    """Log what was done to ``step``, or why not, and return it in words."""
     line = f"step {step.position} ({step.name}, {step.task_id}) of workflow {step.workflow_id}, {step.state}: {what}"
-    logger.warning("%s", line)
+    logger.log(level, "%s", line)
     return line
