@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py \
 	tests/test_access.py tests/test_pages.py tests/test_serve.py tests/test_demo.py
 
-.PHONY: help demo venv services lint test test-live test-embedded test-api notebooks lab serve screenshots bench
+.PHONY: help demo venv services lint test test-live test-embedded test-api soak notebooks lab serve screenshots bench
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ test-embedded: venv ## The days' and the API's tests on the embedded stack, in .
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \
 		tests/test_access.py tests/test_pages.py tests/test_schema.py tests/test_serve.py
+
+SOAK_SECONDS ?= 240
+soak: venv ## Workflows for SOAK_SECONDS (240) while faults strike the API's stack; SOAK_SEED=... replays one run.
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -m soak -n 0 -s -p no:django tests/test_soak.py
 
 notebooks: services ## Re-execute the notebooks in place, at the tutorial's TASK_DELAY (5 s).
 	$(BIN)/python -m sprout.notebooks
