@@ -203,7 +203,9 @@ def test_five_hundred_workflows_submitted_at_once_all_finish(stack):
 @group("database")
 def test_postgresql_killed_while_steps_run_loses_no_workflow(pg_stack):
     stack = pg_stack
-    worker = stack.worker()
+    # Retries of 2 s at most: an outage of the record itself is waited out
+    # however long it lasts, since a step that cannot record cannot fail either.
+    worker = stack.worker(env={"STEP_RETRY_FOR": "2"})
     try:
         paths = [stack.start(TC01) for _ in range(6)]
         stack.wait_for_a_running_step(paths)

@@ -299,9 +299,9 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # written does not end: it is sent again for later (runs/base.py), for as long
 # as the database stays away. Errors that can pass (a lost connection to the
 # broker, Redis or the database) make a step try again for this long, in
-# seconds, from its first such error, waiting 1 s, 2 s, 4 s … up to a minute
-# between tries: long enough to ride out a restart of a few minutes. After
-# that, its next such error fails it.
+# seconds, from its first such error, waiting half to all of 1 s, 2 s, 4 s …
+# up to a minute between tries: long enough to ride out a restart of a few
+# minutes. After that, its next such error fails it.
 STEP_RETRY_FOR = float(os.environ.get("STEP_RETRY_FOR", "600"))
 
 # No step is lost when its message is, nor when its end could not be recorded.

@@ -38,6 +38,7 @@ import logging
 from datetime import timedelta
 
 from celery import states
+from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
@@ -99,7 +100,7 @@ def lost(error):
     """Whether a failure that Celery recorded means the step was lost rather than failed."""
     if not isinstance(error, BaseException):
         return True  # Not an error Celery could rebuild: nothing to say the step failed.
-    return isinstance(error, JobStep.transient_errors) or type(error).__name__ == "Reject"
+    return isinstance(error, (*JobStep.transient_errors, Reject))
 
 
 def held_by_workers():
