@@ -15,7 +15,7 @@ EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+$(VENV)/.installed: api/requirements.txt requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
@@ -55,10 +55,15 @@ endif
 test-live: venv ## Every test and notebook on RabbitMQ + Redis; DAY=4: that day's.
 	$(BIN)/pytest $(DAY_TESTS)
 
+# The days read the embedded stack's settings from CELERY_CONFIG_MODULE, as Celery
+# does for any app given none. The API's tests run its Django project in pytest's
+# own processes, on the course's settings module for that stack: pytest-django's
+# --ds reaches every process of pytest-xdist, which the environment does not
+# (conftest.py keeps DJANGO_SETTINGS_MODULE from the processes the tests start).
 test-embedded: venv ## The days' and the API's tests on the embedded stack, in .embedded/tests/; DAY=4: that day's.
 	rm -rf .embedded/tests
 	CELERY_CONFIG_MODULE=sprout.embedded SPROUT_EMBEDDED_FOLDER=.embedded/tests \
-		$(BIN)/pytest $(or $(DAY_TESTS),$(EMBEDDED_TESTS))
+		$(BIN)/pytest $(or $(DAY_TESTS),--ds=sprout.embedded_api $(EMBEDDED_TESTS))
 
 test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
 	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \

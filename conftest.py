@@ -8,8 +8,9 @@ import nbval.plugin
 import pytest
 from kombu.utils.url import maybe_sanitize_url
 
-from sprout import check_services, xdist_groups
+from sprout import check_services
 from sprout.services import broker_url, embedded, result_backend_url
+from tests.support import xdist_groups
 
 # Tasks sleep TASK_DELAY seconds; a short delay keeps the suite quick while
 # every state (PENDING, STARTED, SUCCESS) can still be seen, in the notebooks
@@ -17,7 +18,8 @@ from sprout.services import broker_url, embedded, result_backend_url
 os.environ.setdefault("TASK_DELAY", "0.5")
 
 # pytest-django has already set Django up for the API's tests, from
-# DJANGO_SETTINGS_MODULE in pyproject.toml. Out of the environment, it reaches
+# DJANGO_SETTINGS_MODULE in pyproject.toml (or from --ds: make test-embedded
+# names sprout.embedded_api). Out of the environment, it reaches
 # none of the processes the tests start: Celery would otherwise load the API's
 # Django settings into a day's worker, where they cannot be imported.
 os.environ.pop("DJANGO_SETTINGS_MODULE", None)
@@ -101,6 +103,13 @@ def stack():
     return f"RabbitMQ + Redis, {maybe_sanitize_url(broker_url())} and {result_backend_url()}"
 
 
+def api_settings():
+    """The settings module of the API's tests, or None where pytest-django is off."""
+    from django.conf import settings
+
+    return settings.SETTINGS_MODULE if settings.configured else None
+
+
 def pytest_report_header():
     return f"stack: {stack()}"
 
@@ -110,6 +119,14 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_sessionstart(session):
+    if embedded() and api_settings() == "config.settings":
+        # The API's own settings name RabbitMQ and Redis: its tests would send
+        # their steps where the API's workers, on the embedded stack, never look.
+        pytest.exit(
+            "The API's tests on the embedded stack need its settings for that stack: "
+            "pytest --ds=sprout.embedded_api (make test-embedded gives it).",
+            returncode=4,
+        )
     problems = check_services()
     if problems:
         message = "The course's tests need a live broker and result store.\n" + "\n".join(

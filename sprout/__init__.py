@@ -1,7 +1,14 @@
-"""Helpers that the course's tests, notebooks, make demo and make serve share.
+"""What a reader runs beside the lessons.
 
-The lessons themselves (day0/ … day7/) never import this package: each day is
-a complete Celery project on its own.
+``make demo``, ``make serve``, ``make lab`` and ``make screenshots``; the
+notebooks' helpers (``DayWorker``, ``ApiServer``, ``Flower``); the embedded
+stack (``sprout.embedded``, and ``sprout.embedded_api`` for the API); a
+worker on a queue of its own (``sprout.queue_settings``). The course's
+tests use them too; what only the tests use lives in ``tests/support/``.
+
+The lessons (day0/ … day7/) and the capstone (api/) never import this
+package: each day is a complete Celery project on its own, and the API is
+told from outside which stack to use, through its settings module.
 """
 
 from .paths import REPO

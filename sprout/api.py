@@ -1,11 +1,15 @@
-"""Serve the workflows API (api/) with gunicorn, as in production, and run its Celery beat.
+"""Serve the workflows API (api/) with gunicorn, as in production, on the course's stack.
 
 ``ApiServer().start()`` migrates a database and serves the API on a port of
 127.0.0.1, DEBUG off, until ``stop()``. Tests and the API's notebook give it
 a SQLite file of its own; ``make serve`` gives it the real settings.
-``request`` sends it one request and times the answer. ``Beat(env).start()``
-runs ``celery -A config beat -l INFO`` in api/, as the API's README says,
-until ``stop()``.
+``request`` sends it one request and times the answer.
+
+``api_env`` is the environment of every process of the API that the course
+starts (its server, its worker, beat, Flower, ``manage.py``): on the
+embedded stack, it names the API's settings for that stack,
+``sprout.embedded_api``. The API itself knows nothing of the course: it is
+told from outside, as a deployment names its own settings module.
 """
 
 import json
@@ -19,7 +23,29 @@ import urllib.request
 from pathlib import Path
 
 from .paths import API
-from .processes import celery_executable, free_port, spawn, terminate, wait_until_answers
+from .processes import free_port, spawn, terminate, wait_until_answers
+from .services import settings_module
+
+# The states in which a workflow has finished, for those that wait for one.
+FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def api_env(env=None):
+    """This process's environment, and ``env`` on top, for a process of the API.
+
+    The API takes its Celery settings from Django's settings (``CELERY_`` and
+    the setting's name), never from ``CELERY_CONFIG_MODULE``. On the embedded
+    stack, whose broker's URL ``sprout.embedded`` puts in
+    ``CELERY_BROKER_URL``, its Django settings are ``sprout.embedded_api``:
+    the API's own, and the embedded stack's broker and result store. On
+    RabbitMQ and Redis, they are the API's own, ``config.settings``.
+    """
+    # Importing the module that CELERY_CONFIG_MODULE names exports the embedded stack's URLs.
+    settings_module()
+    env = {**os.environ, **(env or {})}
+    on_files = env.get("CELERY_BROKER_URL", "").startswith("filesystem:")
+    env["DJANGO_SETTINGS_MODULE"] = "sprout.embedded_api" if on_files else "config.settings"
+    return env
 
 
 class ApiServer:
@@ -37,15 +63,18 @@ class ApiServer:
         self.folder = tempfile.TemporaryDirectory(prefix="api-server-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{Path(self.folder.name) / 'db.sqlite3'}",
-            "DJANGO_SECRET_KEY": os.urandom(32).hex(),
-            "DJANGO_DEBUG": "0",
-            "API_ALLOW_ANONYMOUS": "1",
-            **(env or {}),
-        }
-        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env = api_env(
+            {
+                "DATABASE_URL": f"sqlite:///{Path(self.folder.name) / 'db.sqlite3'}",
+                "DJANGO_SECRET_KEY": os.urandom(32).hex(),
+                "DJANGO_DEBUG": "0",
+                "API_ALLOW_ANONYMOUS": "1",
+                # Its users' counts of starts (API_START_RATE) in the shared
+                # Redis, apart from another server's users of the same id.
+                "API_CACHE_PREFIX": f"api-{Path(self.folder.name).name}",
+                **(env or {}),
+            }
+        )
         self.output = output
         self.process = None
         self.log_path = Path(self.folder.name) / "gunicorn.log"
@@ -112,51 +141,6 @@ class ApiServer:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-
-class Beat:
-    """Celery beat for the API's app, which sends its periodic tasks (the repair of stalled steps).
-
-    env: on top of this process's environment, as for ``ApiServer``: the
-    broker's URL, ``REPAIR_EVERY``...
-    """
-
-    def __init__(self, env=None):
-        self.env = {**os.environ, **(env or {})}
-        self.env.pop("DJANGO_SETTINGS_MODULE", None)
-        self.folder = tempfile.TemporaryDirectory(prefix="api-beat-")
-        self.log_path = Path(self.folder.name) / "beat.log"
-        self.process = None
-        self._log_text = ""
-
-    def start(self, timeout=30):
-        with open(self.log_path, "wb") as log:
-            command = [celery_executable(), "-A", "config", "beat", "-l", "INFO"]
-            self.process = spawn(command, cwd=API, env=self.env, stdout=log)
-        wait_until_answers(
-            self.process, lambda: "beat: Starting..." in self.log(), name="celery beat",
-            timeout=timeout, log=self.log, stop=self.stop,
-        )  # fmt: skip
-        return self
-
-    def stop(self, timeout=10):
-        if self.process is not None:
-            terminate(self.process, timeout)
-        # What it logged stays readable once its folder is gone.
-        self._log_text = self.log()
-        self.folder.cleanup()
-        return None if self.process is None else self.process.returncode
-
-    def log(self):
-        if self.log_path.exists():
-            return self.log_path.read_text(errors="replace")
-        return self._log_text
 
     def __enter__(self):
         return self.start()

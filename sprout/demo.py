@@ -18,8 +18,9 @@ Usage::
    submitted over HTTP; ``manage.py watch`` shows its steps live until the end;
    the API gives the result.
 
-Each worker reads a queue of this run's own, so a worker you left running
-never takes the demo's tasks (``sprout/demo_settings.py`` says how). Whatever
+Each worker reads a queue of this run's own, and each example sends its
+tasks there, so a worker you left running never takes the demo's tasks
+(``sprout/queue_settings.py`` says how). Whatever
 the demo started stops before it ends, when a step fails too (the demo then
 says which and exits with status 1) and on Ctrl+C.
 """
@@ -44,7 +45,7 @@ from .paths import REPO
 from .processes import stop_on_signal
 from .readmes import second_terminal
 from .services import broker_url, check_services, result_backend_url
-from .worker import DayWorker
+from .worker import DayWorker, queue_env
 
 DEFAULT_DELAY = "0.5"
 # Each run's queues are its own: two demos at once never take each other's tasks.
@@ -165,7 +166,6 @@ def choose_stack():
     Returns the stack's name, why it was chosen, and what to do at the end.
     """
     if os.environ.get("CELERY_CONFIG_MODULE") == "sprout.embedded":
-        os.environ["SPROUT_DEMO_STACK"] = "embedded"
         return "embedded", "CELERY_CONFIG_MODULE=sprout.embedded asks for it", None
     live = f"{maybe_sanitize_url(broker_url())} and {maybe_sanitize_url(result_backend_url())}"
     problems = check_services(timeout=2)
@@ -201,7 +201,11 @@ def choose_stack():
         reasons.append("docker compose could not start them")
     else:
         reasons.append(engine_reason)
-    os.environ["SPROUT_DEMO_STACK"] = "embedded"
+    # Every process the demo starts from now on inherits the embedded stack's
+    # URLs, which importing its settings puts in the environment.
+    os.environ["CELERY_CONFIG_MODULE"] = "sprout.embedded"
+    from . import embedded  # noqa: F401 (importing it is the switch: see sprout/embedded.py)
+
     return "embedded", "; ".join(reasons), None
 
 
@@ -216,7 +220,8 @@ def run_example(lesson, worker, env):
         command[0] = sys.executable  # `python`, from the course's environment
     else:  # a Python session, typed line by line as the README shows it
         command, session = [sys.executable, "-m", "sprout.replay"], "\n".join(typed.typed)
-    env = {**os.environ, **env, "SPROUT_DEMO_QUEUE": worker.queue}
+    # The example sends its tasks to the queue its worker reads.
+    env = {**os.environ, **env, **queue_env(worker.queue)}
     try:
         done = subprocess.run(
             command,
@@ -238,13 +243,14 @@ def run_example(lesson, worker, env):
 
 
 def tour(env, started):
-    say("Each day's worker starts in the day's folder: celery -A taskrunner worker -l INFO")
     day_workers = [
         DayWorker(lesson.day, queue=f"sprout-demo-{RUN}-{lesson.day}", env=env)
         for lesson in LESSONS
     ]
+    say("Each day's worker starts in the day's folder: celery -A taskrunner worker -l INFO,")
+    say("on a queue of this run's own; day 0's, as it runs:")
+    say(f"  $ {day_workers[0].command_line}")
     for worker in day_workers:
-        worker.env["SPROUT_DEMO_QUEUE"] = worker.queue
         started.append(worker.launch())
     for worker in day_workers:
         try:
@@ -282,7 +288,8 @@ def api_tour(env, started):
     say()
     say("The API: day 7's job chain for a named test case, over HTTP")
     queue = f"sprout-demo-{RUN}-api"
-    env = {**env, "SPROUT_DEMO_QUEUE": queue, "CELERY_TASK_DEFAULT_QUEUE": queue}
+    # The API sends its steps to the queue its worker reads (its settings read the variable).
+    env = {**env, **queue_env(queue, app="config")}
     server = ApiServer(env=env)
     # The worker writes each step into the API's database, as it runs.
     worker_env = {**env, "DATABASE_URL": server.database_url}
@@ -354,8 +361,6 @@ def main():
     started, stop_stack = [], None
     try:
         stack, why, stop_stack = choose_stack()
-        # Every app of the course reads the demo's settings: its queues (and the embedded stack).
-        os.environ["CELERY_CONFIG_MODULE"] = "sprout.demo_settings"
         say(f"Stack: {stack}, because {why}.")
         if stack == "embedded":
             from .embedded import FOLDER

@@ -1,14 +1,15 @@
 """The embedded stack: Celery with no server at all, its broker and results in files.
 
-Switch it on with one environment variable, in any terminal, for any day or
-the API::
+Switch it on with one environment variable, in any terminal of any day, and
+of ``make demo``, ``make serve`` or the notebooks::
 
     export CELERY_CONFIG_MODULE=sprout.embedded
 
 Celery reads the module that ``CELERY_CONFIG_MODULE`` names as the settings
 of every app that is given none of its own: every day's app, unchanged. The
-API, which takes Django's settings, reads it in ``config/celery.py``.
-``make demo`` chooses this stack when neither RabbitMQ and Redis nor Docker
+API takes Django's settings instead: in its own terminals, name the course's
+settings module for it, ``DJANGO_SETTINGS_MODULE=sprout.embedded_api``
+(``make serve`` and the others do that themselves). ``make demo`` chooses this stack when neither RabbitMQ and Redis nor Docker
 are there. Everything lives under ``.embedded/`` at the
 top of the course, which git ignores:
 
@@ -32,8 +33,10 @@ a folder of its own).
 This module is a settings module, and importing it is the switch: Celery
 imports it when an app first reads its settings, it makes its folders, and it
 sets ``CELERY_BROKER_URL`` and ``CELERY_RESULT_BACKEND`` for the process and
-the workers it starts (see the end of the file for why). Only Celery, through
-``CELERY_CONFIG_MODULE``, and ``sprout.demo_settings`` import it.
+the workers it starts (see the end of the file for why). Celery imports it
+through ``CELERY_CONFIG_MODULE``; ``sprout.queue_settings`` and
+``sprout.embedded_api`` bring its settings to a worker on a queue of its own
+and to the API.
 """
 
 import os

@@ -12,7 +12,9 @@ does. Each line of output starts with the name of the process that wrote it.
 ``Served`` runs the same in the background, on free ports, for the browser
 tests and ``make screenshots``. They
 all use the local broker and result store (``CELERY_BROKER_URL`` and
-``CELERY_RESULT_BACKEND`` override them), the API's database is
+``CELERY_RESULT_BACKEND`` override them; with
+``CELERY_CONFIG_MODULE=sprout.embedded``, the embedded stack, which the API
+reaches through its settings module ``sprout.embedded_api``), the API's database is
 ``DATABASE_URL`` (``api/db.sqlite3`` by default, migrated first), Flower
 listens on ``FLOWER_PORT`` (5555) with the user and password of
 ``FLOWER_BASIC_AUTH`` (``student:sprout`` by default), and beat sends the
@@ -30,7 +32,7 @@ import threading
 import time
 import urllib.request
 
-from .api import API, ApiServer
+from .api import API, ApiServer, api_env
 from .paths import REPO
 from .processes import (
     celery_executable,
@@ -60,7 +62,7 @@ def main():
     # this in the background, with Ctrl+C ignored.
     signal.signal(signal.SIGINT, stop_on_signal)
     signal.signal(signal.SIGTERM, stop_on_signal)
-    env = {**os.environ}
+    env = api_env()
     env.setdefault("DATABASE_URL", f"sqlite:///{API / 'db.sqlite3'}")
     env.setdefault("FLOWER_BASIC_AUTH", "student:sprout")
     # One reader on their own machine: no user needed. Served on 127.0.0.1 only.

@@ -1,17 +1,26 @@
 """Start and stop one day's Celery worker, the way you would in a terminal.
 
-``DayWorker("day1").start()`` runs the worker of ``celery -A taskrunner worker
--l INFO`` as a child process in ``day1/`` and returns once it answers a ping,
-so that a notebook or a test needs no second terminal. The worker reads a
-queue named after the day (see ``run_worker``). ``stop()`` asks for a warm
+``DayWorker("day1").start()`` runs ``celery -A taskrunner worker -l INFO`` as
+a child process in ``day1/`` and returns once the worker answers a ping, so
+that a notebook or a test needs no second terminal. ``worker.command_line``
+is what it runs, as you would type it (on one line)::
+
+    CELERY_CONFIG_MODULE=sprout.queue_settings CELERY_TASK_DEFAULT_QUEUE=day1
+    celery -A taskrunner worker -l INFO -Q day1 --hostname=day1-1a2b3c4d@host
+    --concurrency=2 --without-mingle --without-gossip
+
+The README's command, and Celery's own options: ``-Q`` gives the worker a
+queue named after the day, and ``sprout/queue_settings.py`` makes it send
+there too what it sends itself (see that module). ``stop()`` asks for a warm
 shutdown (SIGTERM to the worker's main process, which lets running tasks
-finish and then stops its pool) and waits for it.
+finish and then stops its pool) and waits for it; ``kill()`` is a lost machine.
 """
 
 import atexit
 import os
+import shlex
+import signal
 import socket
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -19,11 +28,14 @@ from pathlib import Path
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from .api import api_env
 from .paths import REPO
 from .processes import celery_executable, spawn, terminate, wait_until_answers
-from .services import broker_connection, broker_url
+from .services import broker_connection, broker_url, settings_module
 
 DEFAULT_QUEUE = "celery"
+# The API's Celery app, which takes Django's settings rather than CELERY_CONFIG_MODULE.
+API_APP = "config"
 
 # Ping needs only the broker, so one small app per broker serves every day.
 _control_apps = {}
@@ -45,6 +57,22 @@ def forget_control_app(url=None):
         app.close()
 
 
+def queue_env(queue, app="taskrunner"):
+    """The environment that puts a worker of ``app``, or a client of it, on ``queue``.
+
+    Nothing on Celery's default queue. Elsewhere, ``task_default_queue``
+    from ``CELERY_TASK_DEFAULT_QUEUE``: the API's Django settings read that
+    variable themselves, and a day's app, which takes no settings object,
+    reads it through the settings module that ``CELERY_CONFIG_MODULE`` names,
+    as Celery does for any such app.
+    """
+    if queue == DEFAULT_QUEUE:
+        return {}
+    if app == API_APP:
+        return {"CELERY_TASK_DEFAULT_QUEUE": queue}
+    return {"CELERY_CONFIG_MODULE": "sprout.queue_settings", "CELERY_TASK_DEFAULT_QUEUE": queue}
+
+
 class DayWorker:
     """One day's worker, started as a child process.
 
@@ -52,13 +80,16 @@ class DayWorker:
     cwd: where the worker starts; the day's folder unless told otherwise (with
         ``cwd`` elsewhere, put the folder on ``PYTHONPATH`` through ``env``).
     queue: the queue the worker reads and sends to, named after the day unless
-        told otherwise (``"celery"``, Celery's default, runs the README's command
-        as it is). A client sends its tasks there with
-        ``app.conf.task_default_queue = worker.queue``, and the worker of
-        another day, reading another queue, never receives them.
+        told otherwise (``"celery"``, Celery's default, needs no setting). A
+        client in this process sends its tasks there with
+        ``app.conf.task_default_queue = worker.queue``; a client in a process
+        of its own, with ``queue_env(worker.queue)`` in its environment. The
+        worker of another day, reading another queue, never receives them.
     env: extra environment variables for the worker (``TASK_DELAY`` ...); a
         ``CELERY_BROKER_URL`` there is also where the worker is pinged.
-    app: what ``celery -A`` is given: ``taskrunner`` for a day.
+    app: what ``celery -A`` is given: ``taskrunner`` for a day, ``config`` for
+        the API (whose processes take the Django settings of the course's
+        stack, ``sprout.api.api_env``).
     options: more options of ``celery worker`` (``["--include", "module"]``).
     documented: run the README's command, ``celery -A APP worker -l INFO``,
         and ``options``, on the queue the app's settings name, with Celery's
@@ -104,28 +135,36 @@ class DayWorker:
         """Celery's remote control, through the broker this worker uses."""
         return control_app(self.env.get("CELERY_BROKER_URL")).control
 
+    @property
     def command(self):
-        """The README's command, plus what makes the worker quick to start and easy to find.
+        """The README's command, plus Celery's own options: its queue, its name, quick to start.
 
-        On Celery's default queue, ``celery`` itself runs the worker. On a
-        queue of its own, ``run_worker`` also makes it send the tasks it starts
-        itself (the next step of a chain) to that queue.
+        On a queue of its own, the worker reads it (``-Q``), and ``queue_env``
+        makes it send there too; ``--hostname`` gives it a name of its own to
+        be pinged by. One worker at a time has nobody to sync with: it skips
+        the wait for the others (``--without-mingle --without-gossip``).
         """
+        command = ["celery", "-A", self.app, "worker", "-l", "INFO"]
         if self.documented:
-            return [celery_executable(), "-A", self.app, "worker", "-l", "INFO", *self.options]
-        if self.queue == DEFAULT_QUEUE:
-            start = [celery_executable(), "-A", self.app]
-        else:
-            start = [sys.executable, "-m", "sprout.run_worker", self.queue, self.app]
+            return [*command, *self.options]
         return [
-            *start, "worker", "-l", "INFO",
+            *command, "-Q", self.queue,
             f"--hostname={self.node}",
-            f"--queues={self.queue}",
             f"--concurrency={self.concurrency}",
-            # One worker at a time has nobody to sync with: skip the wait.
             "--without-mingle", "--without-gossip",
             *self.options,
         ]  # fmt: skip
+
+    @property
+    def environment(self):
+        """What the worker's environment holds beyond the terminal's: its queue (``queue_env``)."""
+        return {} if self.documented else queue_env(self.queue, self.app)
+
+    @property
+    def command_line(self):
+        """The worker's command as you would type it in a terminal, its queue's variables first."""
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in self.environment.items()]
+        return " ".join([*assignments, shlex.join(self.command)])
 
     def start(self, timeout=60.0):
         """Start the worker and return once it answers a ping."""
@@ -135,11 +174,17 @@ class DayWorker:
 
     def launch(self):
         """Start the worker's process and return at once (``wait_until_ready`` waits for it)."""
-        env = {**os.environ, **self.env}
+        # Importing the settings module that CELERY_CONFIG_MODULE names exports
+        # the embedded stack's URLs, which the worker's settings look for.
+        settings_module()
+        env = {**os.environ, **self.environment, **self.env}
+        if self.app == API_APP:
+            env = api_env(env)
         fd, log_path = tempfile.mkstemp(prefix=f"{self.day}-worker-", suffix=".log")
         self.log_path = Path(log_path)
         with os.fdopen(fd, "wb") as log:
-            self.process = spawn(self.command(), cwd=self.cwd, env=env, stdout=log)
+            command = [celery_executable(), *self.command[1:]]
+            self.process = spawn(command, cwd=self.cwd, env=env, stdout=log)
         atexit.register(self.stop)
         return self
 
@@ -150,6 +195,25 @@ class DayWorker:
             log=self.log, stop=self.stop,
         )  # fmt: skip
         return self
+
+    def kill(self):
+        """SIGKILL the worker and its pool processes at once, as a machine that loses power would.
+
+        Nothing of it runs on: no task finishes, no message is acknowledged or
+        given back. The broker notices the lost connection and hands the
+        worker's unacknowledged messages to the next worker. Returns the exit
+        code, -9.
+        """
+        import psutil  # The course's tests and notebooks install it; make demo does not kill.
+
+        pool = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.kill()
+        for process in pool:
+            process.send_signal(signal.SIGKILL)
+        # The main process is ours to collect; its pool processes are not.
+        self.process.wait(timeout=10)
+        psutil.wait_procs(pool, timeout=10)
+        return self.process.returncode
 
     def answers(self):
         """True when the worker answers a ping."""

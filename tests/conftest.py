@@ -9,8 +9,8 @@ gives its worker a shorter ``TASK_DELAY`` than the suite's.
 
 import pytest
 
-from sprout import testing
-from sprout.testing import Day
+from tests.support import api_stack
+from tests.support.days import Day
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def api_worker(request, stopping_api_workers):
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     env = request.module.API_WORKER_ENV
     options = getattr(request.module, "API_WORKER_OPTIONS", ())
-    with testing.api_worker(name, env=env, options=options) as worker:
+    with api_stack.api_worker(name, env=env, options=options) as worker:
         yield worker
     stopping_api_workers.append(worker)
 

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from runs import jobs
 from runs.models import Workflow
-from sprout.testing import wait_until_finished
+from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 

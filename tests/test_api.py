@@ -25,14 +25,10 @@ from runs import jobs, tasks
 from runs.models import Step, Workflow
 from runs.serializers import job_data_errors
 from runs.testcases import TESTCASES
-from sprout import testing
 from sprout.api import API, ApiServer
-from sprout.testing import (
-    Terminal,
-    record_redis_commands,
-    task_log,
-    wait_until_finished,
-)
+from tests.support import workflows as support_workflows
+from tests.support.recording import Terminal, record_redis_commands, task_log
+from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
@@ -229,7 +225,7 @@ def test_cancel_revokes_the_steps_that_have_not_run(client):
 
 def wait_for_state(task_id, states):
     """The step ``task_id``'s row, once its state is one of ``states``."""
-    return testing.wait_for_state(Step.objects.get(task_id=task_id), states)
+    return support_workflows.wait_for_state(Step.objects.get(task_id=task_id), states)
 
 
 def test_relaunch_starts_a_new_workflow_with_the_same_testcase_and_job_data(client):

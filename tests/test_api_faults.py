@@ -19,8 +19,8 @@ from django.utils import timezone
 from runs import jobs, repair, testcases
 from runs.models import Step, Workflow
 from sprout import REPO
-from sprout.faults import kill_pool_process
-from sprout.testing import wait_for_state, wait_until_finished
+from tests.support.faults import kill_pool_process
+from tests.support.workflows import wait_for_state, wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 

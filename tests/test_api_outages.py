@@ -3,7 +3,7 @@ submissions at once; and what the periodic repair mends, caused for real.
 
 Everything here is started by this module, and only that is broken: a
 RabbitMQ node, a Redis server and a PostgreSQL server of its own on free
-ports (``sprout/private_services.py``), the API under gunicorn with a
+ports (``tests/support/private_services.py``), the API under gunicorn with a
 database of its own (SQLite, or that PostgreSQL), its worker started with
 the README's command, ``celery -A config worker -l INFO``, and its Celery
 beat, ``celery -A config beat -l INFO``. Each test causes its fault for
@@ -31,10 +31,10 @@ import urllib.request
 import pytest
 
 from sprout import REPO
-from sprout.faults import kill_pool_process, kill_worker
-from sprout.private_services import PrivatePostgres
-from sprout.private_stack import private_stack
-from sprout.testing import manage
+from tests.support.api_stack import manage
+from tests.support.faults import kill_pool_process, kill_worker
+from tests.support.private_services import PrivatePostgres
+from tests.support.private_stack import private_stack
 
 TC01 = {"testcase": "ESG-TC01", "job_data": {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}}
 TC02 = {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}}

@@ -13,8 +13,8 @@ import urllib.parse
 
 import pytest
 
-from sprout import testing
 from sprout.browser import chromium
+from tests.support import api_stack
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -26,7 +26,7 @@ OVERFLOW = {"div": [1e308, 1], "mul": [10.0], "add": [6], "sub": [2]}
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     env = {"TASK_DELAY": TASK_DELAY}
-    with testing.served("pages", tmp_path_factory.mktemp("pages"), env) as served:
+    with api_stack.served("pages", tmp_path_factory.mktemp("pages"), env) as served:
         yield served
 
 
@@ -175,9 +175,9 @@ def test_with_javascript_off_the_page_is_right_as_the_server_renders_it(browser,
 def guarded(tmp_path_factory):
     """make serve as deployed, asking every request for a user; and one user, ada."""
     env = {"TASK_DELAY": "0", "API_ALLOW_ANONYMOUS": "0"}
-    with testing.served("login", tmp_path_factory.mktemp("login"), env) as served:
+    with api_stack.served("login", tmp_path_factory.mktemp("login"), env) as served:
         code = "from django.contrib.auth.models import User; User.objects.create_user('ada', password='ada-pw')"
-        testing.manage("shell", "-c", code, env=served.env)
+        api_stack.manage("shell", "-c", code, env=served.env)
         yield served
 
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from sprout.services import embedded
-from sprout.testing import run_from_copy
+from tests.support.clients import run_from_copy
 
 DAY = "day0"
 

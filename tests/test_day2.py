@@ -2,7 +2,7 @@
 
 import pytest
 
-from sprout.testing import run_from_copy
+from tests.support.clients import run_from_copy
 
 DAY = "day2"
 # These tests check what tasks return, not the states they go through.

@@ -3,7 +3,7 @@
 import pytest
 from celery.exceptions import ChordError
 
-from sprout.testing import run_from_copy
+from tests.support.clients import run_from_copy
 
 DAY = "day4"
 # These tests check what tasks return, not the states they go through.

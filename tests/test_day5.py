@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from sprout.testing import run_client, run_from_copy, task_log
+from tests.support.clients import run_client, run_from_copy
+from tests.support.recording import task_log
 
 DAY = "day5"
 # These tests check what tasks return, not the states they go through.

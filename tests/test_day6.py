@@ -13,7 +13,8 @@ from celery import chain
 from sprout import REPO
 from sprout.flower import Flower
 from sprout.services import embedded
-from sprout.testing import record_redis_commands, run_from_copy
+from tests.support.clients import run_from_copy
+from tests.support.recording import record_redis_commands
 
 DAY = "day6"
 # Only what the steps return counts here; test_day6_watch.py watches them run.

@@ -6,7 +6,7 @@ rest of day 6's tests, in test_day6.py, give its worker shorter steps.
 
 import io
 
-from sprout.testing import Terminal
+from tests.support.recording import Terminal
 
 DAY = "day6"
 

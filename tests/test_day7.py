@@ -4,7 +4,8 @@ import inspect
 
 import pytest
 
-from sprout.testing import run_from_copy, task_log
+from tests.support.clients import run_from_copy
+from tests.support.recording import task_log
 
 DAY = "day7"
 # These tests check what tasks return, not the states they go through.

@@ -172,7 +172,7 @@ def test_with_a_docker_engine_the_demo_starts_the_compose_services(tmp_path, mon
     # The URLs the demo sets for the containers, restored after the test.
     monkeypatch.setenv("CELERY_BROKER_URL", f"amqp://guest:guest@127.0.0.1:{closed}//")
     monkeypatch.setenv("CELERY_RESULT_BACKEND", f"redis://127.0.0.1:{closed}/0")
-    monkeypatch.delenv("SPROUT_DEMO_STACK", raising=False)
+    monkeypatch.delenv("CELERY_CONFIG_MODULE", raising=False)
     stack, why, stop = demo.choose_stack()
     assert (stack, why) == ("RabbitMQ + Redis in Docker", "docker compose started them")
     assert os.environ["CELERY_BROKER_URL"] == "amqp://guest:guest@127.0.0.1:5672//"

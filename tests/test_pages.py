@@ -13,7 +13,7 @@ import pytest
 
 from runs import jobs
 from runs.models import Workflow
-from sprout.testing import wait_until_finished
+from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 

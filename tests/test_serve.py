@@ -14,7 +14,7 @@ import pytest
 from sprout import REPO
 from sprout.processes import free_port
 from sprout.services import broker_connection
-from sprout.testing import unique_queue
+from tests.support.days import unique_queue
 
 
 def get_json(url, data=None, auth=None):

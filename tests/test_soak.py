@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 import psutil
 import pytest
 
-from sprout.faults import kill_worker
-from sprout.private_services import PrivatePostgres
-from sprout.private_stack import private_stack
-from sprout.testing import FINISHED
+from sprout.api import FINISHED
+from tests.support.faults import kill_worker
+from tests.support.private_services import PrivatePostgres
+from tests.support.private_stack import private_stack
 
 pytestmark = pytest.mark.soak
 

@@ -1,7 +1,7 @@
 """Faults caused for real, on processes a test started itself: one function per fault.
 
 ``kill_worker`` and ``kill_pool_process`` break a ``DayWorker``; a private
-broker or Redis (``sprout.private_services``) is stopped, restarted or wiped
+broker or Redis (``private_services.py``) is stopped, restarted or wiped
 with its own methods. None of them touches a process the test did not start.
 """
 
@@ -9,23 +9,13 @@ import os
 import signal
 import time
 
-import psutil
-
 
 def kill_worker(worker):
     """SIGKILL a worker and its pool processes at once, as a machine that loses power would.
 
-    Nothing of it runs on: no task finishes, no message is acknowledged or
-    given back. The broker notices the lost connection and hands the
-    worker's unacknowledged messages to the next worker.
+    ``DayWorker.kill``, which the API's notebook shows a reader too.
     """
-    pool = psutil.Process(worker.process.pid).children(recursive=True)
-    worker.process.kill()
-    for process in pool:
-        process.send_signal(signal.SIGKILL)
-    # The main process is ours to collect; its pool processes are not.
-    worker.process.wait(timeout=10)
-    psutil.wait_procs(pool, timeout=10)
+    worker.kill()
 
 
 def running_task(worker, timeout=10):

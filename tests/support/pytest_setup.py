@@ -1,4 +1,4 @@
-"""Loaded first by every pytest process of the course (``-p sprout.pytest_setup``).
+"""Loaded first by every pytest process of the course (``-p tests.support.pytest_setup``).
 
 jsonschema checks the ``iri`` format with ``rfc3987-syntax`` whenever that is
 installed (JupyterLab brings it, for ``make lab``), and importing it builds a

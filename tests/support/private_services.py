@@ -35,7 +35,7 @@ import psycopg
 import redis
 from kombu import Connection
 
-from .processes import die_with_parent, free_port, wait_until_answers
+from sprout.processes import die_with_parent, free_port, wait_until_answers
 
 
 class PrivateServer:
