@@ -244,6 +244,38 @@ BAD_REQUESTS = [
         id="task_list query not JSON",
     ),
     pytest.param(
+        "get", "/api/workflows/?page=two", None, None, 400, "page",
+        "a page is a whole number from 1, not 'two'",
+        id="page not a number",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=0", None, None, 400, "page", "whole number from 1, not '0'",
+        id="page 0",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=", None, None, 400, "page", "whole number from 1, not ''",
+        id="page empty",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=last", None, None, 400, "page", "not 'last'",
+        id="page last",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=%1B&page=1&page=", None, None, 400, "page",
+        "given 3 times: give one page number",
+        id="page more than once",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=2", None, None, 404, "detail",
+        "no page 2: That page contains no results",
+        id="page past the last",
+    ),
+    pytest.param(
+        "get", "/api/workflows/?page=" + "9" * 5000, None, None, 404, "detail",
+        "no page 99999999999999999999…",
+        id="page too long for a number",
+    ),
+    pytest.param(
         "get", f"/api/workflows/{uuid.UUID(int=1)}/", None, None, 404, "detail",
         f"no workflow has the id '{uuid.UUID(int=1)}'",
         id="workflow unknown",

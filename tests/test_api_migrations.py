@@ -65,7 +65,7 @@ def test_every_step_gets_a_row_with_what_the_result_store_still_knows(old_models
     assert steps[0].result == {"div_result": 2.0}
     assert steps[0].finished_at is not None
     assert steps[1].error == "ZeroDivisionError: division by zero"
-    assert Workflow.objects.get(pk=failed.pk).status["state"] == "FAILURE"
+    assert Workflow.objects.get(pk=failed.pk).summary.state == "FAILURE"
     steps = Step.objects.filter(workflow_id=expired.pk)
     assert [(step.task_id, step.state, step.tries) for step in steps] == [
         (forgotten_div, "PENDING", 0),

@@ -9,12 +9,11 @@
 """
 
 from django.contrib.auth import views as auth_views
-from django.contrib.staticfiles.views import serve
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from runs import pages
-from runs.views import RootView
+from runs.tutorial import RootView
 
 urlpatterns = [
     path("", RootView.as_view(), name="root"),
@@ -31,11 +30,6 @@ urlpatterns = [
         pages.workflow_action,
         name="workflow-page-action",
     ),
-    # The pages' scripts and styles, and the docs page's, from the
-    # drf-spectacular-sidecar package. Django serves them itself, DEBUG or
-    # not: a few files for a few pages. A site with a web server in front would rather run collectstatic
-    # and let that server send them.
-    re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
 ]
 
 handler400 = "runs.exceptions.bad_request"

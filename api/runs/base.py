@@ -1,5 +1,6 @@
 """The base classes of the tasks: every task logs its life; a job step also reads its inputs
-from keyword arguments, and records its life in the database.
+from keyword arguments, tries again while its errors can pass, and records its life in the
+database. Each of these is a class of its own, and ``JobStep`` puts them together.
 """
 
 import random
@@ -41,30 +42,41 @@ class LoggedTask(Task):
         logger.info("ended in state %s", status)
 
 
-class JobStep(LoggedTask):
-    """A step of a job chain: it reads all its inputs from keyword arguments, and the
-    database keeps its life.
+class ResultAsKeywords(Task):
+    """Day 7's chain of keywords: a step that returns a dict hands it to the next step as
+    keyword arguments.
 
     A chain hands each step the result of the one before as its first
     positional argument. A job step returns a dict (``{"div_result": 2.0}``),
     and this class turns that dict into keyword arguments of the next step,
     so that no step needs a positional parameter for it.
-
-    The step's row in the database (``runs/models.py``) is the record of
-    truth, written here, in the body of the task (``__call__``), as it
-    changes: STARTED before the step runs, SUCCESS with its result before the
-    chain sends the next step, RETRY or FAILURE with the error. In the body
-    rather than in Celery's hooks or signals, because what happens after the
-    body cannot stop the message from being acknowledged: a step whose record
-    cannot be written must not end. If the database cannot be reached when
-    the step starts, ends or gives up, the step is sent again for later
-    (``retry``), and the message goes only once the new one is on the broker.
     """
 
     # The previous result still travels as a positional argument, which
     # Celery's check of the arguments against the function's signature, at
     # sending time, would refuse. __call__ below is where it is handled.
     typing = False
+
+    def __call__(self, *args, **kwargs):
+        if args and isinstance(args[0], dict):
+            previous, *args = args
+            kwargs = {**previous, **kwargs}
+        return super().__call__(*args, **kwargs)
+
+
+class RetriesForAWhile(Task):
+    """A task that, after an error that can pass, is sent again to run after a wait that
+    grows with each try, for ``retry_for`` seconds after its first such error.
+
+    Celery's ``autoretry_for`` with ``retry_backoff`` does much of this, and
+    is not used, for three reasons. It wraps only ``run``, the task's
+    function, while ``JobStep`` writes its record in ``__call__``, around
+    ``run``: an error in writing the record (the database away when a step
+    starts or ends) would escape it. It counts tries (``max_retries``), which
+    errors that come fast spend in seconds, while an outage lasts as long as
+    it lasts. And its jitter draws each wait from anywhere between nothing and
+    the full wait (``backoff`` below says what that costs).
+    """
 
     #: Errors that can pass: a lost connection to the broker, the result
     #: store or the database. A step that raises one tries again later; any
@@ -76,10 +88,11 @@ class JobStep(LoggedTask):
         django.db.OperationalError,
         django.db.InterfaceError,
     )
-    # No count of tries: a count is spent as fast as the waits between tries
-    # allow, and an outage lasts as long as it lasts. A step tries again for
-    # STEP_RETRY_FOR seconds from its first error (``retrying_for``).
+    # No count of tries: a task tries again for retry_for seconds from its
+    # first error (``retrying_for``).
     max_retries = None
+    # These two keep the names of Celery's options, which mean the same; with
+    # no autoretry_for, Celery itself reads neither, and next_wait does.
     #: The first wait before a retry, in seconds; it doubles with every try ...
     retry_backoff = 1
     #: ... up to this.
@@ -90,19 +103,51 @@ class JobStep(LoggedTask):
         """How long a step keeps trying again after its first error that can pass, in seconds."""
         return settings.STEP_RETRY_FOR
 
+    def retrying_for(self):
+        """Seconds since this task's first error that can pass; 0 before one."""
+        since = (self.request.headers or {}).get("retrying_since")
+        return 0.0 if since is None else time.time() - since
+
+    def next_wait(self):
+        """How long to wait before the next try, in seconds."""
+        return backoff(self.request.retries, self.retry_backoff, self.retry_backoff_max)
+
+    def retry_after(self, exc, countdown):
+        """Send the task again, to run in ``countdown`` seconds; raises ``Retry``.
+
+        The new message carries the time of the first error in its headers,
+        where ``retrying_for`` reads it, whichever worker runs it. Celery
+        publishes it, and the broker confirms it, before this message is
+        acknowledged.
+        """
+        headers = {**(self.request.headers or {})}
+        headers.setdefault("retrying_since", time.time())
+        return self.retry(exc=exc, countdown=countdown, headers=headers)
+
+
+class JobStep(ResultAsKeywords, RetriesForAWhile, LoggedTask):
+    """A step of a job chain: it reads all its inputs from keyword arguments
+    (``ResultAsKeywords``), tries again while its errors can pass
+    (``RetriesForAWhile``), and the database keeps its life.
+
+    The step's row in the database (``runs/models.py``) is the record of
+    truth, written here, in the body of the task (``__call__``), as it
+    changes: STARTED before the step runs, SUCCESS with its result before the
+    chain sends the next step, RETRY or FAILURE with the error. In the body
+    rather than in Celery's hooks or signals, because what happens after the
+    body cannot stop the message from being acknowledged: a step whose record
+    cannot be written must not end. If the database cannot be reached when
+    the step starts, ends or gives up, the step is sent again for later
+    (``retry_later``), and the message goes only once the new one is on the
+    broker.
+    """
+
     def __call__(self, *args, **kwargs):
-        if args and isinstance(args[0], dict):
-            previous, *args = args
-            kwargs = {**previous, **kwargs}
-        delivery = self.request.delivery_info or {}
+        start = self.record_start()
+        if not start.run:
+            return self.not_run(start.step)
         try:
-            run = records.begin(self.request.id, redelivered=delivery.get("redelivered", False))
-        except self.transient_errors as exc:
-            # Nothing has run, and nothing says so: start later.
-            raise self.retry_later(exc, record=False) from exc
-        if run not in (None, records.RUN):
-            return self.not_run(step=run)
-        try:
+            # ResultAsKeywords, then LoggedTask, then the step's own function.
             result = super().__call__(*args, **kwargs)
         except (Retry, Ignore, Reject):
             raise  # Celery's own ways of ending a task, not errors.
@@ -116,14 +161,27 @@ class JobStep(LoggedTask):
         except Exception as exc:
             self.record_failure(exc)
             raise
-        if run is records.RUN:
-            try:
-                records.succeed(self.request.id, result)
-            except self.transient_errors as exc:
-                # The step has done its work, and its end cannot be recorded: it
-                # runs again later, as it would after its worker had died.
-                raise self.retry_later(exc, record=False) from exc
+        if start.record:
+            self.record_success(result)
         return result
+
+    def record_start(self):
+        """Record that the step starts a run; what ``records.begin`` found (``records.Start``)."""
+        delivery = self.request.delivery_info or {}
+        try:
+            return records.begin(self.request.id, redelivered=delivery.get("redelivered", False))
+        except self.transient_errors as exc:
+            # Nothing has run, and nothing says so: start later.
+            raise self.retry_later(exc, record=False) from exc
+
+    def record_success(self, result):
+        """Record the step's result, before the chain sends the next step."""
+        try:
+            records.succeed(self.request.id, result)
+        except self.transient_errors as exc:
+            # The step has done its work, and its end cannot be recorded: it
+            # runs again later, as it would after its worker had died.
+            raise self.retry_later(exc, record=False) from exc
 
     def not_run(self, step):
         """What a step that must not run does instead, given its row."""
@@ -138,23 +196,14 @@ class JobStep(LoggedTask):
         logger.info("not run: the step is %s already", step.state)
         raise Ignore()
 
-    def retrying_for(self):
-        """Seconds since this step's first error that can pass; 0 before one."""
-        since = (self.request.headers or {}).get("retrying_since")
-        return 0.0 if since is None else time.time() - since
-
     def retry_later(self, exc, record=True):
-        """Send the step again, to run after a wait that grows with each try; raises ``Retry``.
+        """Send the step again for later (``retry_after``); raises ``Retry``.
 
-        The new message carries the time of the first error in its headers,
-        where ``retrying_for`` reads it, whichever worker runs it. Celery
-        publishes it, and the broker confirms it, before this message is
-        acknowledged. ``record``: say RETRY, and why, in the step's row, if
-        the database answers; the next run says STARTED either way.
+        ``record``: say RETRY, and why, in the step's row, if the database
+        answers; the next run says STARTED either way. False when the record
+        itself is what failed.
         """
-        headers = {**(self.request.headers or {})}
-        headers.setdefault("retrying_since", time.time())
-        countdown = backoff(self.request.retries, self.retry_backoff, self.retry_backoff_max)
+        countdown = self.next_wait()
         if record:
             try:
                 records.retry(
@@ -164,7 +213,7 @@ class JobStep(LoggedTask):
                 )
             except self.transient_errors as error:
                 logger.warning("could not record the retry: %s", error)
-        return self.retry(exc=exc, countdown=countdown, headers=headers)
+        return self.retry_after(exc, countdown)
 
     def record_failure(self, exc, note=""):
         """Record that the step failed with ``exc``; if the database cannot be reached, retry."""

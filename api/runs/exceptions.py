@@ -1,7 +1,9 @@
 """Every error answers JSON, whether DRF or Django handles it: never an HTML page.
 
-A service that cannot be reached answers 503 and says which one: the broker
-(RabbitMQ), the result store (Redis) or the database.
+What the workflows refuse (``jobs.Conflict``) answers 409. A service that
+cannot be reached answers 503 and says which one: the broker (RabbitMQ), the
+result store (Redis) or the database. The pages (``runs/pages.py``) answer
+these errors with the same status and words, from ``answer_for``.
 """
 
 import logging
@@ -17,13 +19,14 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Th
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import jobs
 from .limits import too_many
 
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE = {
     "broker": (
-        kombu.exceptions.OperationalError,
+        (jobs.NotSent, kombu.exceptions.OperationalError),
         "the broker (RabbitMQ) is not reachable, so no task can be sent",
     ),
     "result_store": (
@@ -43,6 +46,18 @@ HOW_TO_AUTHENTICATE = (
 )
 
 
+def answer_for(exc):
+    """The status and the body that answer ``exc``, if it is a refusal of the workflows'
+    or a service out of reach; None for any other error."""
+    if isinstance(exc, jobs.Conflict):
+        return status.HTTP_409_CONFLICT, {"detail": str(exc)}
+    for service, (errors, message) in UNAVAILABLE.items():
+        if isinstance(exc, errors):
+            body = {"detail": f"{message}: {exc}", "service": service}
+            return status.HTTP_503_SERVICE_UNAVAILABLE, body
+    return None
+
+
 def exception_handler(exc, context):
     """DRF's handler, and JSON answers for the errors it leaves to Django."""
     response = drf_exception_handler(exc, context)
@@ -56,13 +71,11 @@ def exception_handler(exc, context):
         response.data = {"detail": too_many(exc.wait or 1)}
     if response is not None:
         return response
-    for service, (errors, message) in UNAVAILABLE.items():
-        if isinstance(exc, errors):
-            logger.warning("%s: %s", message, exc)
-            return Response(
-                {"detail": f"{message}: {exc}", "service": service},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+    if answer := answer_for(exc):
+        code, body = answer
+        if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            logger.warning("%s", body["detail"])
+        return Response(body, status=code)
     if isinstance(exc, SuspiciousOperation):
         return Response({"detail": f"bad request: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
     logger.exception("unexpected error", exc_info=exc)

@@ -11,27 +11,33 @@ from celery import chain, states
 from celery.result import denied_join_result
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
-from rest_framework.exceptions import APIException
 
 from config import celery_app
 
 from .models import Step, Workflow
-from .status import summarize
+from .summaries import summarize
 from .testcases import TESTCASES
 
 logger = logging.getLogger(__name__)
 
 # The worker's settings let publishing wait a minute for the broker
 # (settings.py); a request must answer at once, so the API tries once more
-# only, and answers 503 when the broker does not take the chain.
+# only, and answers 503 when the broker does not take the chain (NotSent).
 REQUEST_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
 
 
-class Conflict(APIException):
-    """The workflow is not in a state that allows what was asked: 409, and the message says why."""
+# The errors below say what went wrong in the workflows' own terms; the API
+# (runs/exceptions.py) and the pages (runs/pages.py) decide what to answer.
+class Conflict(Exception):
+    """The workflow is not in a state that allows what was asked; the message says why."""
 
-    status_code = status.HTTP_409_CONFLICT
+
+class NotSent(Exception):
+    """The broker did not take the chain, so the workflow did not start; the message says why.
+
+    Raised from kombu's ``OperationalError``, which Celery raises when it
+    cannot reach the broker.
+    """
 
 
 def job_chain(names, job_data, previous=None, task_ids=None):
@@ -88,8 +94,8 @@ def launch(workflow, names, carried=()):
     Freezing the chain gives every step its task id before anything is sent.
     The workflow and its steps are committed before the chain is sent,
     because the worker looks up each step's row when the step starts. If the
-    broker does not take the chain, the workflow is deleted again: no record
-    is kept of a workflow that never started.
+    broker does not take the chain, the workflow is deleted again, and
+    ``NotSent`` says why: no record is kept of a workflow that never started.
     """
     previous = carried[-1].result if carried else None
     workflow_chain = job_chain(names[len(carried) :], workflow.job_data, previous)
@@ -107,9 +113,12 @@ def launch(workflow, names, carried=()):
         workflow.save()
         Step.objects.bulk_create(steps)
     # The API answers with the workflow as it was launched, without reading it back.
-    workflow.status = summarize(steps, cancelled=False)
+    workflow.summary = summarize(steps, cancelled=False)
     try:
         send(workflow_chain, retry_policy=REQUEST_RETRY_POLICY)
+    except kombu.exceptions.OperationalError as exc:
+        workflow.delete()
+        raise NotSent(exc) from exc
     except Exception:
         workflow.delete()
         raise
@@ -176,7 +185,7 @@ def cancel(workflow):
     then tells every worker to drop those steps on arrival. A step already
     running finishes first, and the chain goes no further.
     """
-    current = workflow.status["state"]
+    current = workflow.summary.state
     if workflow.cancelled_at is None and current in {states.SUCCESS, states.FAILURE}:
         raise Conflict(f"the workflow has already finished ({current}): nothing to cancel")
     with transaction.atomic():
@@ -213,7 +222,7 @@ def resume(workflow):
     Its first step is the first one that did not succeed, and it is handed
     the last successful step's result: no step that succeeded runs again.
     """
-    current = workflow.status["state"]
+    current = workflow.summary.state
     if current not in {states.FAILURE, states.REVOKED}:
         reason = "nothing is left to run" if current == states.SUCCESS else "it is still running"
         raise Conflict(

@@ -12,7 +12,7 @@ import math
 import redis.exceptions
 from django.conf import settings
 from django.http import JsonResponse
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import UserRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -35,23 +35,19 @@ class RefuseLargeBodies:
         return self.get_response(request)
 
 
-class StartRateThrottle(SimpleRateThrottle):
+class StartRateThrottle(UserRateThrottle):
     """``API_START_RATE`` starts per user (per address for an anonymous reader).
 
-    The counts live in Django's cache (Redis). A cache that does not answer
-    lets the start through, and the log says so: the workflow matters more
-    than its count.
+    DRF's ``UserRateThrottle``, which counts per user, in its own scope and
+    with its rate from the settings; and fail-open. The counts live in
+    Django's cache (Redis). A cache that does not answer lets the start
+    through, and the log says so: the workflow matters more than its count.
     """
 
     scope = "start"
 
     def get_rate(self):
         return settings.API_START_RATE
-
-    def get_cache_key(self, request, view):
-        user = getattr(request, "user", None)
-        ident = user.pk if user is not None and user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request, view):
         try:

@@ -14,7 +14,7 @@ from celery import states
 from django.conf import settings
 from django.db import models
 
-from . import status
+from . import summaries
 
 
 class Workflow(models.Model):
@@ -46,14 +46,14 @@ class Workflow(models.Model):
         return f"{self.testcase} {self.id}"
 
     @cached_property
-    def status(self):
+    def summary(self):
         """State, progress, result and error of the workflow, and each step's, from its steps.
 
         The steps come from ``self.steps.all()``: prefetch them
         (``prefetch_related("steps")``) and a whole page of workflows is read
         in one query for all their steps.
         """
-        return status.summarize(list(self.steps.all()), cancelled=self.cancelled_at is not None)
+        return summaries.summarize(list(self.steps.all()), cancelled=self.cancelled_at is not None)
 
 
 class Step(models.Model):
@@ -120,9 +120,5 @@ def task_states(task_ids, workflows=None):
     workflows = (
         workflows.filter(steps__task_id__in=set(task_ids)).distinct().prefetch_related("steps")
     )
-    known = {
-        step["task_id"]: step["state"]
-        for workflow in workflows
-        for step in workflow.status["steps"]
-    }
-    return {task_id: known.get(task_id, status.UNKNOWN) for task_id in task_ids}
+    known = {step.task_id: step.state for workflow in workflows for step in workflow.summary.steps}
+    return {task_id: known.get(task_id, summaries.UNKNOWN) for task_id in task_ids}

@@ -16,20 +16,20 @@ changes every few seconds at most, so once a second shows every change.
 """
 
 import json
+from dataclasses import asdict
 
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
-from rest_framework.exceptions import APIException
 
 from . import jobs
 from .access import owner_of_new, signed_in, visible_workflows
+from .exceptions import answer_for
 from .limits import refuse_start, too_many
 from .models import Workflow
 from .serializers import WorkflowSerializer
-from .status import FINISHED
 from .testcases import TESTCASES
 
 #: How many workflows the list shows, newest first.
@@ -67,9 +67,10 @@ def workflow_list(request):
         elif serializer.is_valid():
             try:
                 workflow = serializer.save(owner=owner_of_new(request))
-            except APIException as exc:  # the broker did not take the chain: 503
-                errors = {"form": [str(exc.detail)]}
-                status = exc.status_code
+            except jobs.NotSent as exc:
+                # 503, in the words the API would answer.
+                status, body = answer_for(exc)
+                errors = {"form": [body["detail"]]}
             else:
                 return redirect("workflow-page", pk=workflow.id)
         else:
@@ -80,14 +81,7 @@ def workflow_list(request):
     # One query for the workflows, one for all their steps.
     workflows = visible_workflows(request.user).prefetch_related("steps")[:LISTED]
     context = {
-        "workflows": [
-            {
-                "workflow": workflow,
-                "status": workflow.status,
-                "succeeded": sum(s["state"] == "SUCCESS" for s in workflow.status["steps"]),
-            }
-            for workflow in workflows
-        ],
+        "workflows": workflows,
         "testcases": list(TESTCASES),
         "examples": {name: testcase.example for name, testcase in TESTCASES.items()},
         "form": form,
@@ -114,28 +108,25 @@ def seconds_between(start, end):
 def live_context(request, workflow):
     """What the live part of a workflow's page shows: its state, progress, steps and buttons."""
     now = timezone.now()
-    status = workflow.status
+    summary = workflow.summary
     steps = [
         {
-            **step,
+            **asdict(step),
             "number": number,
             # A running step's time so far; a finished step's time from start to end.
             "elapsed": seconds_between(
-                step["started_at"],
-                step["finished_at"] or (now if step["state"] == "STARTED" else None),
+                step.started_at, step.finished_at or (now if step.state == "STARTED" else None)
             ),
         }
-        for number, step in enumerate(status["steps"], start=1)
+        for number, step in enumerate(summary.steps, start=1)
     ]
-    finished = status["state"] in FINISHED
     return {
         "workflow": workflow,
-        "status": status,
+        "summary": summary,
         "steps": steps,
-        "succeeded": sum(step["state"] == "SUCCESS" for step in steps),
-        "finished": finished,
-        "can_cancel": not finished,
-        "can_resume": status["state"] in {"FAILURE", "REVOKED"},
+        "finished": summary.finished,
+        "can_cancel": not summary.finished,
+        "can_resume": summary.state in {"FAILURE", "REVOKED"},
         "live_url": reverse("workflow-page-live", args=[workflow.id]),
         "poll_ms": POLL_MS,
     }
@@ -184,6 +175,8 @@ def workflow_action(request, pk, action):
         return response
     try:
         changed = ACTIONS[action](workflow)
-    except APIException as exc:  # 409: not in a state that allows it; 503: no broker
-        return render_workflow(request, jobs.refreshed(workflow), exc.detail, exc.status_code)
+    except (jobs.Conflict, jobs.NotSent) as exc:
+        # 409: not in a state that allows it; 503: no broker. In the API's words.
+        status, body = answer_for(exc)
+        return render_workflow(request, jobs.refreshed(workflow), body["detail"], status)
     return redirect("workflow-page", pk=changed.id)

@@ -16,6 +16,8 @@ in days 4 to 7) has no row: these functions then write nothing, and the
 task runs all the same.
 """
 
+from dataclasses import dataclass
+
 from celery import states
 from django.db import transaction
 from django.db.models import F
@@ -36,8 +38,29 @@ WAITING = (states.PENDING, states.RETRY)
 #: The states of a step that has not ended.
 NOT_ENDED = (states.PENDING, states.STARTED, states.RETRY)
 
-#: What ``begin`` answers for a step that runs now and has a row to record its end in.
-RUN = "run"
+
+@dataclass(frozen=True)
+class Start:
+    """What ``begin`` found for this delivery of a step, and so what the worker does with it."""
+
+    #: Whether the step runs now. If not, ``step`` says why.
+    run: bool
+    #: Whether the step has a row in which to record how the run ends.
+    record: bool
+    #: The step's row, when it must not run: it has ended already.
+    step: Step | None = None
+
+
+#: A step whose row now says STARTED: run it, then record how it ended.
+RUN = Start(run=True, record=True)
+#: A task that the API did not start, such as a chain sent straight to the
+#: worker as in days 4 to 7: run it, and record nothing.
+RUN_UNRECORDED = Start(run=True, record=False)
+
+
+def ended(step):
+    """A step that must not run, since its row says it has ended."""
+    return Start(run=False, record=True, step=step)
 
 
 class WorkerLostTooOften(Exception):
@@ -51,12 +74,12 @@ class WorkerLostTooOften(Exception):
 
 
 def begin(task_id, redelivered):
-    """Record that the step ``task_id`` starts a run, and say what the worker must do.
+    """Record that the step ``task_id`` starts a run, and say what the worker must do: a ``Start``.
 
-    Returns None for a task that has no row (run it, record nothing); ``RUN``
-    once the row says STARTED (run it, then record how it ended); or the row
-    itself when the step must not run: it has ended already (``ENDED``), or
-    it has just been failed here for losing ``MAX_LOST_RUNS`` runs.
+    ``RUN`` once the row says STARTED; ``RUN_UNRECORDED`` for a task that has
+    no row; ``ended(step)`` when the step must not run: it has ended already
+    (``ENDED``), or it has just been failed here for losing ``MAX_LOST_RUNS``
+    runs.
 
     A step's first delivery, the common case, is one UPDATE. A message that
     the broker delivers again (``redelivered``) to a step still marked
@@ -76,8 +99,10 @@ def begin(task_id, redelivered):
             return RUN
     with transaction.atomic():
         step = Step.objects.select_for_update().filter(task_id=task_id).first()
-        if step is None or step.state in ENDED:
-            return step
+        if step is None:
+            return RUN_UNRECORDED
+        if step.state in ENDED:
+            return ended(step)
         if redelivered and step.state == states.STARTED:
             step.lost_runs += 1
         if step.lost_runs >= MAX_LOST_RUNS:
@@ -86,7 +111,7 @@ def begin(task_id, redelivered):
             step.error = f"WorkerLostTooOften: {WorkerLostTooOften(step)}"
             step.finished_at = timezone.now()
             step.save(update_fields=["state", "error", "finished_at", "lost_runs", "updated_at"])
-            return step
+            return ended(step)
         step.state = states.STARTED
         step.tries += 1
         step.started_at = step.started_at or timezone.now()

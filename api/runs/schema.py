@@ -8,29 +8,29 @@ the answers that come from outside the views (a missing user, a body too
 large, too many starts), and their headers, to every operation they apply to.
 """
 
-from .testcases import TESTCASES, operand_count
+from .testcases import TESTCASES
 
 NUMBER = {"type": "number"}
-# The last operand of div is its divisor.
 DIVISOR = {"type": "number", "not": {"const": 0}}
 
 
-def operands_schema(step, position):
-    count = operand_count(position)
-    items = [NUMBER] * count
-    if step == "div":
-        items[-1] = DIVISOR
-    return {
-        "type": "array",
-        "prefixItems": items,
-        "items": False,
-        "minItems": count,
-        "maxItems": count,
-    }
+def operands_schema(needs):
+    """What a step ``needs`` (``testcases.Needs``) as JSON Schema: that many numbers, and
+    if one divides, it is not 0.
+
+    The count is said by ``minItems`` and ``maxItems``, each item a number,
+    rather than by ``items: false`` after the ``prefixItems``: that says the
+    same, but it is a boolean schema, which openapi-python-client cannot read.
+    """
+    schema = {"type": "array"}
+    if needs.divisor:
+        # The divisor is the last number.
+        schema["prefixItems"] = [*[NUMBER] * (needs.count - 1), DIVISOR]
+    return {**schema, "items": NUMBER, "minItems": needs.count, "maxItems": needs.count}
 
 
 def testcase_request(name):
-    steps = TESTCASES[name].steps
+    steps = TESTCASES[name].needs
     return {
         "type": "object",
         "title": name,
@@ -38,9 +38,7 @@ def testcase_request(name):
             "testcase": {"const": name},
             "job_data": {
                 "type": "object",
-                "properties": {
-                    step: operands_schema(step, position) for position, step in enumerate(steps)
-                },
+                "properties": {step: operands_schema(needs) for step, needs in steps.items()},
                 "required": list(steps),
                 "additionalProperties": False,
                 "example": TESTCASES[name].example,
@@ -78,6 +76,19 @@ WWW_AUTHENTICATE = {
         "description": "How to authenticate: Token",
         "schema": {"type": "string"},
     }
+}
+
+BAD_PAGE = {
+    "description": "page is not a whole number from 1, or is given more than once",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"page": {"type": "array", "items": {"type": "string"}}},
+                "required": ["page"],
+            }
+        }
+    },
 }
 
 # Query parameters whose value is JSON text.
@@ -144,6 +155,8 @@ def document_refusals(result, generator, request, public):
             if "{" in path:
                 responses.setdefault("404", error("No such one, or not yours to see"))
             if any(parameter["name"] == "page" for parameter in operation.get("parameters", ())):
+                # runs.pagination.PageNumbers
+                responses.setdefault("400", BAD_PAGE)
                 responses.setdefault("404", error("No such page"))
             if "requestBody" in operation:
                 # Every body the API reads is needed: without one, 400.

@@ -3,15 +3,14 @@ import math
 import uuid
 from typing import ClassVar
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from . import jobs
 from .models import Step, Workflow
-from .status import NOT_RUN
-from .testcases import TESTCASES, operand_count
+from .summaries import NOT_RUN
+from .testcases import TESTCASES
 
 TESTCASE_NAMES = ", ".join(TESTCASES)
 
@@ -44,38 +43,40 @@ def is_number(value):
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def plural(count, word):
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+# The job data is checked here rather than by the jsonschema package against
+# the schema that runs/schema.py derives from the same declaration
+# (testcases.Needs): jsonschema words its errors in Python's terms ("'3' is
+# not of type 'number'", "[4] is too short", "0 should not be valid under
+# {'const': 0}"), where the API names the step, the operand and the reason in
+# JSON's. And JSON Schema cannot say "finite": 1e400 is a JSON number, which
+# Python reads as infinity.
 
 
-def operand_errors(step, position, operands):
-    """Why ``operands`` cannot be the operands of ``step`` at ``position``; empty if they can."""
-    expected = operand_count(position)
+def operand_errors(needs, operands):
+    """Why ``operands`` cannot be what a step ``needs`` (a ``testcases.Needs``); empty if they can."""
     if not isinstance(operands, list):
-        return [f"must be a list of {plural(expected, 'number')}, not {json_kind(operands)}"]
-    if len(operands) != expected:
-        return [f"must hold {plural(expected, 'number')}, not {len(operands)}"]
+        return [f"must be {needs.described}, not {json_kind(operands)}"]
+    if len(operands) != needs.count:
+        return [f"must hold {needs.numbers}, not {len(operands)}"]
     errors = []
     for index, operand in enumerate(operands):
         if not is_number(operand):
             errors.append(f"operand {index + 1} must be a number, not {json_kind(operand)}")
         elif not math.isfinite(operand):
             errors.append(f"operand {index + 1} must be a finite number")
-    # The divisor is the last operand: the second of a first step, the only one of a later step.
-    if step == "div" and not errors and operands[-1] == 0:
-        errors.append(f"operand {len(operands)} is the divisor and must not be 0")
+    if needs.divisor and not errors and operands[-1] == 0:
+        errors.append(f"operand {needs.count} is the divisor and must not be 0")
     return errors
 
 
 def job_data_errors(testcase, job_data):
     """Why ``job_data`` cannot run ``testcase``, by key of the job data; empty if it can."""
-    steps = TESTCASES[testcase].steps
+    steps = TESTCASES[testcase].needs
     errors = {}
-    for position, step in enumerate(steps):
-        expected = plural(operand_count(position), "number")
+    for step, needs in steps.items():
         if step not in job_data:
-            errors[step] = [f"missing: step {step!r} of {testcase} needs a list of {expected}"]
-        elif problems := operand_errors(step, position, job_data[step]):
+            errors[step] = [f"missing: step {step!r} of {testcase} needs {needs.described}"]
+        elif problems := operand_errors(needs, job_data[step]):
             errors[step] = problems
     for key in job_data:
         if key not in steps:
@@ -138,11 +139,40 @@ class StepSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+#: A workflow's links, by name, and the view each leads to: the workflow itself, its
+#: three actions, and its web page, which shows its steps as they run.
+LINKS = {
+    "self": "workflow-detail",
+    "cancel": "workflow-cancel",
+    "relaunch": "workflow-relaunch",
+    "resume": "workflow-resume",
+    "page": "workflow-page",
+}
+
+
+@extend_schema_field(
+    {"type": "object", "properties": {name: {"type": "string", "format": "uri"} for name in LINKS}}
+)
+class LinksField(serializers.Field):
+    """A workflow's ``LINKS``, as URLs."""
+
+    def __init__(self, **kwargs):
+        # The links are made from the whole workflow (its id), not from one attribute of it.
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, workflow):
+        request = self.context.get("request")
+        return {
+            name: reverse(view, args=[workflow.id], request=request) for name, view in LINKS.items()
+        }
+
+
 class WorkflowSerializer(serializers.ModelSerializer):
     """A workflow: the test case and job data it was started with, and the state of its steps.
 
-    Its status comes from the workflow itself (``Workflow.status``), computed
-    from its steps as the database records them.
+    Its state, progress, result, error and steps come from the workflow's
+    summary (``Workflow.summary``), made from its steps as the database
+    records them.
     """
 
     url = serializers.HyperlinkedIdentityField(view_name="workflow-detail")
@@ -153,15 +183,35 @@ class WorkflowSerializer(serializers.ModelSerializer):
         },
     )
     job_data = JobDataField()
-    task_ids = serializers.SerializerMethodField(help_text="The steps' task ids, in order")
-    state = serializers.SerializerMethodField(
-        help_text="PENDING, STARTED, SUCCESS, FAILURE or REVOKED"
+    task_ids = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        source="summary.task_ids",
+        read_only=True,
+        help_text="The steps' task ids, in order",
     )
-    progress = serializers.SerializerMethodField(help_text="Steps that succeeded, out of all: 2/4")
-    result = serializers.SerializerMethodField(help_text="The last step's result, once SUCCESS")
-    error = serializers.SerializerMethodField(help_text="Which step failed and why, once FAILURE")
-    steps = serializers.SerializerMethodField()
-    links = serializers.SerializerMethodField()
+    state = serializers.CharField(
+        source="summary.state",
+        read_only=True,
+        help_text="PENDING, STARTED, SUCCESS, FAILURE or REVOKED",
+    )
+    progress = serializers.CharField(
+        source="summary.progress",
+        read_only=True,
+        help_text="Steps that succeeded, out of all: 2/4",
+    )
+    result = serializers.JSONField(
+        source="summary.result",
+        read_only=True,
+        help_text="The last step's result, once SUCCESS",
+    )
+    error = serializers.CharField(
+        source="summary.error",
+        read_only=True,
+        allow_null=True,
+        help_text="Which step failed and why, once FAILURE",
+    )
+    steps = StepSerializer(source="summary.steps", many=True, read_only=True)
+    links = LinksField()
 
     class Meta:
         model = Workflow
@@ -208,44 +258,6 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return jobs.start(
             validated_data["testcase"], validated_data["job_data"], validated_data.get("owner")
         )
-
-    def get_task_ids(self, workflow) -> list[str | None]:
-        return [step["task_id"] for step in workflow.status["steps"]]
-
-    def get_state(self, workflow) -> str:
-        return workflow.status["state"]
-
-    def get_progress(self, workflow) -> str:
-        return workflow.status["progress"]
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_result(self, workflow):
-        return workflow.status["result"]
-
-    def get_error(self, workflow) -> str | None:
-        return workflow.status["error"]
-
-    @extend_schema_field(StepSerializer(many=True))
-    def get_steps(self, workflow):
-        return StepSerializer(workflow.status["steps"], many=True).data
-
-    @extend_schema_field(
-        {
-            "type": "object",
-            "properties": {
-                name: {"type": "string", "format": "uri"}
-                for name in ("self", "cancel", "relaunch", "resume", "page")
-            },
-        }
-    )
-    def get_links(self, workflow):
-        request = self.context.get("request")
-        links = {"self": reverse("workflow-detail", args=[workflow.id], request=request)}
-        for action in ("cancel", "relaunch", "resume"):
-            links[action] = reverse(f"workflow-{action}", args=[workflow.id], request=request)
-        # The workflow's web page, which shows its steps as they run.
-        links["page"] = reverse("workflow-page", args=[workflow.id], request=request)
-        return links
 
 
 def is_task_id(text):

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from . import repair
 from .base import JobStep, LoggedTask
+from .testcases import step_needs
 
 # Every task sleeps this long so that you can watch it run.
 TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))
@@ -23,16 +24,19 @@ def operands(step, job_data, previous):
     """The two operands of ``step``.
 
     A first step takes both from ``job_data[step]``; a later one takes the
-    previous step's result (the one value in ``previous``) and one operand.
+    previous step's result (the one value in ``previous``) and one operand,
+    as ``testcases.step_needs`` declares. The API has checked the job data
+    already; this check is for a chain sent to the worker without the API.
+    It leaves a divisor of 0 to the division, whose error says so.
     """
     if step not in job_data:
         raise LookupError(
             f"job_data has no key {step!r}: the operands of step {step!r} are missing"
         )
     given = list(job_data[step])
-    expected = 2 - len(previous)
-    if len(given) != expected:
-        raise ValueError(f"job_data[{step!r}] must hold {expected} operand(s), not {len(given)}")
+    needs = step_needs(step, first=not previous)
+    if len(given) != needs.count:
+        raise ValueError(f"job_data[{step!r}] must hold {needs.numbers}, not {len(given)}")
     return [*previous.values(), *given]
 
 

@@ -10,22 +10,20 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.reverse import reverse
-from rest_framework.views import APIView
 
 from . import jobs
 from .access import owner_of_new, visible_workflows
 from .health import check_services
 from .limits import StartRateThrottle
-from .models import Workflow, task_states
+from .models import Workflow
+from .pagination import PageNumbers
 from .parsers import JSONParser
 from .schema import START_REQUEST
 from .serializers import (
-    TaskListSerializer,
     TestcaseSerializer,
     WorkflowSerializer,
 )
-from .testcases import TESTCASES, operand_count
+from .testcases import TESTCASES
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 INVALID = OpenApiResponse(
@@ -49,9 +47,11 @@ class WorkflowViewSet(
     """
 
     serializer_class = WorkflowSerializer
+    # ?page=N, as the schema says: anything else answers 400 naming page.
+    pagination_class = PageNumbers
     # JSON bodies only: a form's job_data would be JSON text inside a form,
     # which no OpenAPI schema can describe. The old tutorial's form still
-    # works at the site root (RootView), and the pages have their own form.
+    # works at the site root (runs/tutorial.py), and the pages have their own form.
     parser_classes = (JSONParser,)
     #: The actions that start a workflow, which StartRateThrottle counts.
     starts = frozenset({"create", "relaunch", "resume"})
@@ -149,17 +149,13 @@ class WorkflowViewSet(
 
 def describe_testcase(name):
     testcase = TESTCASES[name]
-    steps = [
-        {"name": step, "task": f"steps.{step}", "operands": operand_count(position)}
-        for position, step in enumerate(testcase.steps)
-    ]
     return {
         "name": name,
-        "steps": steps,
-        "job_data": {
-            step["name"]: "a list of 2 numbers" if step["operands"] == 2 else "a list of 1 number"
-            for step in steps
-        },
+        "steps": [
+            {"name": step, "task": f"steps.{step}", "operands": needs.count}
+            for step, needs in testcase.needs.items()
+        ],
+        "job_data": {step: needs.described for step, needs in testcase.needs.items()},
         "example": testcase.example,
     }
 
@@ -210,91 +206,3 @@ def health(request):
         body["detail"] = f"not reachable: {', '.join(down)}"
         return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     return Response(body)
-
-
-@extend_schema(tags=["the old tutorial"])
-class RootView(APIView):
-    """The site root, where the old tutorial's two commands keep working.
-
-    ``curl -d 'testcase=ESG-TC02' -d 'job_data={"div" : [4, 2], "mul" : [3]}' -X POST http://localhost:8000``
-    starts a workflow and answers its task ids, in workflow order.
-
-    ``curl -d 'task_list=["<id>","<id>"]' -X GET http://localhost:8000`` answers
-    each task's state, by id: a form body sent with GET, as the tutorial did,
-    or ``?task_list=[...]`` in the query string. An id that the API never
-    issued is UNKNOWN. Without a task list, the root lists the API's links.
-    """
-
-    def get_throttles(self):
-        return [StartRateThrottle()] if self.request.method == "POST" else []
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "task_list",
-                {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 100},
-                description='A JSON array of task ids: ?task_list=["<id>", "<id>"], 100 at most',
-                required=False,
-            )
-        ],
-        responses={
-            200: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description="Each task's state, by id; or, without task_list, the API's links",
-            ),
-            400: OpenApiResponse(
-                {"type": "object", "additionalProperties": True},
-                description="task_list is not a JSON array of task ids",
-            ),
-            503: OpenApiResponse(ERROR, description="The result store is not reachable"),
-        },
-    )
-    def get(self, request):
-        """Each task's state, by id (the tutorial's second command); without task_list, the links."""
-        data = request.data if hasattr(request.data, "get") else {}
-        task_list = request.query_params.get("task_list", data.get("task_list"))
-        if task_list is None:
-            return Response(self.links(request))
-        serializer = TaskListSerializer(data={"task_list": task_list})
-        serializer.is_valid(raise_exception=True)
-        mine = visible_workflows(request.user)
-        return Response(task_states(serializer.validated_data["task_list"], mine))
-
-    @extend_schema(
-        # The old tutorial sends the same two fields as a form, job_data as JSON
-        # text, and that works too; the schema gives the JSON body, which it
-        # can describe exactly.
-        request={"application/json": START_REQUEST},
-        responses={
-            202: OpenApiResponse(
-                {"type": "array", "items": {"type": "string"}},
-                description="The steps' task ids, in workflow order",
-            ),
-            400: INVALID,
-            503: OpenApiResponse(ERROR, description="The broker is not reachable"),
-        },
-    )
-    def post(self, request):
-        """Start a workflow; answer its steps' task ids in order (the tutorial's first command)."""
-        serializer = WorkflowSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        serializer.save(owner=owner_of_new(request))
-        return Response(
-            serializer.data["task_ids"],
-            status=status.HTTP_202_ACCEPTED,
-            headers={"Location": serializer.data["url"]},
-        )
-
-    @staticmethod
-    def links(request):
-        return {
-            name: reverse(view, request=request)
-            for name, view in [
-                ("workflows", "workflow-list"),
-                ("testcases", "testcase-list"),
-                ("health", "health"),
-                ("schema", "schema"),
-                ("docs", "docs"),
-                ("pages", "workflow-pages"),
-            ]
-        }

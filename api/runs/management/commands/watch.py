@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from runs.models import Workflow
-from runs.status import FINISHED, STEP_FINISHED
+from runs.summaries import STEP_FINISHED
 
 
 class Command(BaseCommand):
@@ -34,54 +34,54 @@ class Command(BaseCommand):
         started = time.monotonic()
         finished_at = {}
         # Every step starts as PENDING; from there on, only changes are news.
-        shown = [(states.PENDING, None, None)] * len(workflow.status["steps"])
+        shown = [(states.PENDING, None, None)] * len(workflow.summary.steps)
         lines_drawn = 0
         while True:
             # Every step's state from the database, in one query, as the API reads them.
-            status = workflow.status
+            summary = workflow.summary
             elapsed = time.monotonic() - started
-            for step in status["steps"]:
-                if step["state"] in STEP_FINISHED:
-                    finished_at.setdefault(step["name"], elapsed)
+            for step in summary.steps:
+                if step.state in STEP_FINISHED:
+                    finished_at.setdefault(step.name, elapsed)
             if self.stdout.isatty():
-                lines = self.table(workflow, status, finished_at, elapsed)
+                lines = self.table(workflow, summary, finished_at, elapsed)
                 if lines_drawn:
                     self.stdout.write(f"\x1b[{lines_drawn}F", ending="")  # back to the first line
                 self.stdout.write("".join(f"{line}\x1b[K\n" for line in lines), ending="")
                 lines_drawn = len(lines)
             else:
-                self.print_changes(status["steps"], shown)
-            if status["state"] in FINISHED:
+                self.print_changes(summary.steps, shown)
+            if summary.finished:
                 break
             time.sleep(interval)
             workflow = workflows.get(pk=workflow.pk)
-        self.stdout.write(self.outcome(workflow, status))
-        if status["state"] != states.SUCCESS:
-            raise CommandError(f"the workflow ended in {status['state']}", returncode=1)
+        self.stdout.write(self.outcome(workflow, summary))
+        if summary.state != states.SUCCESS:
+            raise CommandError(f"the workflow ended in {summary.state}", returncode=1)
 
-    def table(self, workflow, status, finished_at, elapsed):
-        lines = [f"{workflow.testcase}  {status['state']}  {status['progress']}  ({elapsed:.1f} s)"]
-        for step in status["steps"]:
-            detail = step["error"] or ("" if step["result"] is None else step["result"])
-            done = f"{finished_at[step['name']]:5.1f} s" if step["name"] in finished_at else ""
-            lines.append(f"  {step['name']:<6} {step['state']:<8} {done:>7}  {detail}")
+    def table(self, workflow, summary, finished_at, elapsed):
+        lines = [f"{workflow.testcase}  {summary.state}  {summary.progress}  ({elapsed:.1f} s)"]
+        for step in summary.steps:
+            detail = step.error or ("" if step.result is None else step.result)
+            done = f"{finished_at[step.name]:5.1f} s" if step.name in finished_at else ""
+            lines.append(f"  {step.name:<6} {step.state:<8} {done:>7}  {detail}")
         return lines
 
     def print_changes(self, steps, shown):
         for index, step in enumerate(steps):
-            news = (step["state"], step["result"], step["error"])
+            news = (step.state, step.result, step.error)
             if news != shown[index]:
-                detail = step["error"] or ("" if step["result"] is None else step["result"])
-                self.stdout.write(f"{step['name']:<6} {step['state']} {detail}".rstrip())
+                detail = step.error or ("" if step.result is None else step.result)
+                self.stdout.write(f"{step.name:<6} {step.state} {detail}".rstrip())
                 shown[index] = news
             # A worker sends a chain's next step a moment before it stores this
             # step's result: news of later steps waits until this one has finished.
-            if step["state"] not in STEP_FINISHED:
+            if step.state not in STEP_FINISHED:
                 break
 
-    def outcome(self, workflow, status):
-        if status["state"] == states.SUCCESS:
-            return f"{workflow.testcase}: SUCCESS, result {status['result']}"
-        return f"{workflow.testcase}: {status['state']}" + (
-            f", {status['error']}" if status["error"] else ""
+    def outcome(self, workflow, summary):
+        if summary.state == states.SUCCESS:
+            return f"{workflow.testcase}: SUCCESS, result {summary.result}"
+        return f"{workflow.testcase}: {summary.state}" + (
+            f", {summary.error}" if summary.error else ""
         )
