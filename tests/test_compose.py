@@ -1,4 +1,4 @@
-"""The container stack: docker-compose.yml, the Dockerfile and .dockerignore.
+"""The container stack: docker-compose.yml, and the API's image (api/Dockerfile, api/.dockerignore).
 
 Nothing here builds or starts a container. The first tests read the files
 themselves, with PyYAML, and always run. The last ones ask `docker compose
@@ -20,11 +20,16 @@ import yaml
 from sprout import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
-DOCKERFILE = REPO / "Dockerfile"
-DOCKERIGNORE = REPO / ".dockerignore"
+# The image is built from api/ alone: that folder is its build context.
+CONTEXT = REPO / "api"
+DOCKERFILE = CONTEXT / "Dockerfile"
+DOCKERIGNORE = CONTEXT / ".dockerignore"
+# What the course holds beside the API, and no image may: a copy of api/ must
+# run without it (DESIGN.md, "Product and scaffolding").
+COURSE_ONLY = re.compile(r"day\d+|tests|notebooks|sprout|benchmarks")
 
 SERVICES = {"broker", "redis", "db", "worker", "beat", "api", "flower"}
-# The services built from the Dockerfile, and what each waits for.
+# The services built from api/Dockerfile, and what each waits for.
 APP_SERVICES = {"worker", "beat", "api", "flower"}
 BACKING_SERVICES = {"broker", "redis", "db"}
 WAITS_FOR = {
@@ -68,6 +73,59 @@ def dockerfile_instructions():
     return instructions
 
 
+def ignore_patterns():
+    """api/.dockerignore's patterns, in order, each as (pattern, excluded): a ``!`` line
+    lets back in what an earlier one left out."""
+    patterns = []
+    for line in DOCKERIGNORE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            kept = line.startswith("!")
+            patterns.append((line.lstrip("!").strip("/"), not kept))
+    return patterns
+
+
+def ignore_pattern_matches(pattern, path):
+    """Whether a .dockerignore pattern names ``path`` or a folder that holds it.
+
+    Docker matches each pattern against the whole path from the context's root,
+    with Go's filepath.Match, where ``*`` stays within one folder and ``**``
+    spans any number of them.
+    """
+    regex = ""
+    for part in re.split(r"(\*\*/?|\*|\?|\[[^]]*\])", pattern):
+        if part.startswith("**"):
+            regex += "(?:.*/)?" if part.endswith("/") else ".*"
+        elif part == "*":
+            regex += "[^/]*"
+        elif part == "?":
+            regex += "[^/]"
+        elif part.startswith("["):
+            regex += part.replace("[!", "[^", 1)
+        else:
+            regex += re.escape(part)
+    parts = path.split("/")
+    return any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1))
+
+
+def build_context():
+    """The files that `docker build` takes from api/: each file there, as a path from
+    api/, unless api/.dockerignore leaves it out (the last pattern that matches decides)."""
+    patterns = ignore_patterns()
+    files = set()
+    for path in CONTEXT.rglob("*"):
+        if path.is_dir():
+            continue
+        name = path.relative_to(CONTEXT).as_posix()
+        excluded = False
+        for pattern, excludes in patterns:
+            if ignore_pattern_matches(pattern, name):
+                excluded = excludes
+        if not excluded:
+            files.add(name)
+    return files
+
+
 @pytest.fixture(scope="module")
 def compose():
     return yaml.safe_load(COMPOSE_FILE.read_text())
@@ -84,7 +142,9 @@ def test_the_stack_has_its_seven_services_on_official_images(compose):
     for name in APP_SERVICES:
         build = services[name]["build"]
         context = build if isinstance(build, str) else build["context"]
-        assert context == ".", f"{name} is not built from the repository's Dockerfile"
+        assert context.rstrip("/") == "api", f"{name} is not built from api/ alone"
+        assert isinstance(build, str) or build.get("dockerfile", "Dockerfile") == "Dockerfile"
+        assert (REPO / context / "Dockerfile").is_file()
 
 
 def test_every_service_has_a_health_check(compose):
@@ -133,8 +193,7 @@ def test_the_api_runs_migrations_then_gunicorn_not_runserver(compose):
     api = compose["services"]["api"]
     command = command_line(api)
     assert "runserver" not in command
-    assert "gunicorn config.wsgi" in command
-    assert "0.0.0.0:8000" in command
+    assert "gunicorn config.wsgi --config gunicorn.conf.py" in command
     assert "migrate" in command
     assert command.index("migrate") < command.index("gunicorn")
     assert any(port.endswith("${API_PORT:-8000}:8000") for port in api["ports"])
@@ -195,29 +254,72 @@ def test_the_dockerfile_installs_the_pins_and_does_not_run_as_root():
         and re.search(r"-r \S*requirements\.txt", run)
         for run in runs
     ), "no RUN installs requirements.txt with pip --no-cache-dir"
+    assert ("COPY", "requirements.txt /app/requirements.txt") in instructions
     users = [arguments for keyword, arguments in instructions if keyword == "USER"]
     assert users, "the image runs as root: it has no USER"
     assert users[-1].split(":")[0] not in {"root", "0"}
     # The USER comes after every RUN that installs, and before the command.
     keywords = [keyword for keyword, _ in instructions]
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
-    assert ("WORKDIR", "/app/api") in instructions
+    assert ("WORKDIR", "/app") in instructions
     command = next(arguments for keyword, arguments in reversed(instructions) if keyword == "CMD")
-    assert "gunicorn" in command
-    assert "runserver" not in command
+    assert json.loads(command) == ["gunicorn", "config.wsgi", "--config", "gunicorn.conf.py"]
+    # Inside its container gunicorn listens on every address (gunicorn.conf.py
+    # reads GUNICORN_BIND); compose publishes the port on loopback only.
+    assert ("ENV", "GUNICORN_BIND=0.0.0.0:8000") in instructions
+    assert ("EXPOSE", "8000") in instructions
+
+
+def test_the_image_collects_the_static_files_when_it_is_built():
+    instructions = dockerfile_instructions()
+    # config/settings.py serves the collected files, hashed and compressed,
+    # whenever DJANGO_STATIC_ROOT is set: for the build and every process of the image.
+    static_root = instructions.index(("ENV", "DJANGO_STATIC_ROOT=/app/staticfiles"))
+    collect = next(
+        index
+        for index, (keyword, arguments) in enumerate(instructions)
+        if keyword == "RUN" and "python manage.py collectstatic --noinput" in arguments
+    )
+    assert static_root < collect < instructions.index(("USER", "workflows"))
+    assert instructions.index(("COPY", ". /app")) < collect
+
+
+def test_the_dockerfile_copies_from_its_context_only():
+    for keyword, arguments in dockerfile_instructions():
+        if keyword in {"COPY", "ADD"}:
+            # ADD also fetches URLs and unpacks archives: COPY says all it does.
+            assert keyword == "COPY", arguments
+            *sources, _ = arguments.split()
+            assert not any(source.startswith(("--from", "/")) for source in sources), arguments
+            assert not any(".." in source.split("/") for source in sources), arguments
+    # Only api/ is a context: no image is built from the repository's root.
+    assert not (REPO / "Dockerfile").exists()
+    assert not (REPO / ".dockerignore").exists()
+
+
+def test_the_build_context_holds_nothing_of_the_course():
+    context = build_context()
+    assert {"Dockerfile", "requirements.txt", "gunicorn.conf.py", "manage.py"} <= context
+    assert "config/settings.py" in context and "runs/models.py" in context
+    for name in context:
+        assert not any(COURSE_ONLY.fullmatch(part) for part in name.split("/")), name
 
 
 def test_the_build_context_leaves_out_secrets_and_local_files():
-    patterns = {
-        line.strip().rstrip("/")
-        for line in DOCKERIGNORE.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    for pattern in (".env", ".venv", ".git", "api/db.sqlite3", "**/__pycache__"):
+    patterns = {pattern for pattern, excludes in ignore_patterns() if excludes}
+    for pattern in (".env", ".venv", "db.sqlite3", "staticfiles", "**/__pycache__"):
         assert pattern in patterns, pattern
-    assert any("ipynb_checkpoints" in pattern for pattern in patterns)
-    # The example settings are part of the course: nothing leaves them out.
-    assert ".env.example" not in patterns and ".env*" not in patterns
+    # Whatever a local run left in api/, none of it reaches the image.
+    for name in (
+        ".env",
+        "db.sqlite3",
+        "db.sqlite3-wal",
+        "staticfiles/staticfiles.json",
+        "runs/__pycache__/models.cpython-311.pyc",
+        ".venv/bin/python",
+    ):
+        assert any(ignore_pattern_matches(pattern, name) for pattern in patterns), name
+    assert not any(ignore_pattern_matches(pattern, "runs/models.py") for pattern in patterns)
 
 
 # --- The file as docker compose reads it: needs the client and its plugin ---

@@ -2,7 +2,10 @@
 
 Django's ``check --deploy`` runs on the compose stack's own settings, read
 from docker-compose.yml, and the README's commands that make users and tokens
-run on a database of their own. Nothing here needs the broker.
+run on a database of their own. The static files are served by the API
+itself (whitenoise) with DEBUG off: as they are where nothing was collected,
+and compressed, hashed and cached for good once collectstatic has run, as in
+the image. Nothing here needs the broker.
 """
 
 import json
@@ -116,3 +119,75 @@ def test_the_readmes_commands_make_a_user_and_a_token_that_the_api_takes(tmp_pat
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200
             assert json.load(answer)["count"] == 0
+
+
+def page_assets(server, path):
+    """The scripts, styles and icons that a page of the server loads, as paths."""
+    with urllib.request.urlopen(f"{server.url}{path}", timeout=10) as answer:
+        html = answer.read().decode()
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert assets, f"{path} loads no static file"
+    return assets
+
+
+def fetch(server, path, **headers):
+    request = urllib.request.Request(f"{server.url}{path}", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status, answer.headers, answer.read()
+
+
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
+
+
+def test_without_collectstatic_the_pages_and_the_docs_load_their_files_with_debug_off():
+    # As make serve and a checkout run it: DEBUG off, nothing collected.
+    with ApiServer() as server:
+        assets = page_assets(server, "/workflows/") + page_assets(server, "/api/docs/")
+        assert "/static/runs/pages.css" in assets and "/static/runs/workflows.js" in assets
+        assert any("swagger-ui-bundle" in asset for asset in assets)
+        for asset in assets:
+            status, headers, body = fetch(server, asset)
+            assert status == 200 and body, asset
+            suffix = asset[asset.rindex(".") :]
+            assert headers["Content-Type"].startswith(STATIC_TYPES[suffix]), asset
+
+
+def test_the_images_collected_files_are_compressed_hashed_and_cached_for_good(tmp_path):
+    # What api/Dockerfile does when it builds the image, then serves.
+    env = {**os.environ, "DJANGO_STATIC_ROOT": str(tmp_path / "static")}
+    collect = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=API, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    assert (tmp_path / "static" / "staticfiles.json").is_file()
+    with ApiServer({"DJANGO_STATIC_ROOT": env["DJANGO_STATIC_ROOT"]}) as server:
+        assets = page_assets(server, "/workflows/") + page_assets(server, "/api/docs/")
+        assert len(assets) >= 5
+        for asset in assets:
+            # Each name holds a hash of the file's content: a changed file gets a new one.
+            assert re.search(r"\.[0-9a-f]{12}\.\w+$", asset), asset
+            status, headers, body = fetch(server, asset, **{"Accept-Encoding": "gzip"})
+            assert status == 200 and body, asset
+            assert "immutable" in headers["Cache-Control"], asset
+            max_age = int(re.search(r"max-age=(\d+)", headers["Cache-Control"]).group(1))
+            assert max_age >= 365 * 24 * 3600, asset
+            if not asset.endswith(".png"):
+                assert headers["Content-Encoding"] == "gzip", asset
+
+
+def test_no_static_file_is_served_by_django_insecurely():
+    # whitenoise serves them (config/settings.py); no URL of the API does.
+    from django.urls import Resolver404, resolve
+
+    with pytest.raises(Resolver404):
+        resolve("/static/runs/pages.css")
+    # Nothing in api/ asks for `serve(..., insecure=True)` or `runserver --insecure`.
+    # Django's prefix for a key made only for development is not a way to serve.
+    local = {"staticfiles", ".venv", "__pycache__"}
+    for path in API.rglob("*"):
+        if local & set(path.relative_to(API).parts) or not path.is_file():
+            continue
+        if path.suffix in {".py", ".html", ".txt", ".md", ".js", ".css", ""}:
+            text = path.read_text(errors="replace").replace("django-insecure-", "")
+            assert "insecure" not in text, path

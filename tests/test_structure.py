@@ -1,13 +1,17 @@
 """Every day is a complete lesson: its README, its notebook, its test, its own settings."""
 
+import ast
 import itertools
 import json
 import os
 import re
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from sprout import REPO
 
@@ -172,3 +176,98 @@ def test_the_readme_names_every_file_of_its_day(day):
         if name != "README.md" and name not in readme and name.rpartition("/")[2] not in readme
     ]
     assert not unnamed, f"{day}/README.md does not name {unnamed}"
+
+
+# The API's image installs api/requirements.txt and nothing else (api/Dockerfile).
+API_REQUIREMENTS = REPO / "api" / "requirements.txt"
+# What the API needs beside what it imports: the programs its image runs, the
+# result store's client, and the driver that Django loads for PostgreSQL.
+API_RUNS = {
+    "gunicorn": "the image's command",
+    "flower": "the compose stack's flower service",
+    "celery[redis]": "Redis, the result store",
+    "psycopg[binary]": "PostgreSQL, the stack's database; binary: the slim image has no libpq",
+}
+
+
+def pinned(path):
+    """A requirements file's exact pins, by canonical name; its other lines, as they are."""
+    pins, others = {}, []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-"):
+            others.append(line)
+            continue
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", line
+        assert canonicalize_name(requirement.name) not in pins, f"{line} is pinned twice"
+        pins[canonicalize_name(requirement.name)] = specifier.version
+    return pins, others
+
+
+def modules_the_api_imports():
+    api = REPO / "api"
+    local = {path.stem for path in api.glob("*.py")} | {
+        path.parent.name for path in api.glob("*/__init__.py")
+    }
+    modules = set()
+    for path in api.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.partition(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.partition(".")[0])
+    return modules - local - set(sys.stdlib_module_names)
+
+
+def modules_the_api_names_in_its_settings():
+    from django.conf import settings
+
+    backends = [storage["BACKEND"] for storage in settings.STORAGES.values()]
+    named = [*settings.INSTALLED_APPS, *settings.MIDDLEWARE, *backends]
+    return {name.partition(".")[0] for name in named}
+
+
+def test_the_apis_requirements_pin_what_it_needs_and_nothing_else():
+    pins, others = pinned(API_REQUIREMENTS)
+    # The image has api/ alone: no file outside it can be included.
+    assert others == [], "api/requirements.txt may hold exact pins only"
+    distributions = metadata.packages_distributions()
+    needed = [
+        Requirement(distributions[module][0])
+        for module in modules_the_api_imports() | modules_the_api_names_in_its_settings()
+        if module not in {"config", "runs"}
+    ] + [Requirement(line) for line in API_RUNS]
+    # Everything they pull in, extras included, on this Python: the image
+    # installs with these pins alone.
+    closure, seen, todo = set(), set(), needed
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if (name, frozenset(requirement.extras)) in seen:
+            continue
+        seen.add((name, frozenset(requirement.extras)))
+        closure.add(name)
+        extras = [{"extra": extra} for extra in {"", *requirement.extras}]
+        for line in metadata.requires(name) or ():
+            dependency = Requirement(line)
+            if dependency.marker is None or any(map(dependency.marker.evaluate, extras)):
+                todo.append(dependency)
+    assert closure - set(pins) == set(), "needed by the API, not pinned in api/requirements.txt"
+    assert set(pins) - closure == set(), "pinned in api/requirements.txt, needed by nothing"
+    # The pins are what this environment runs (make venv installs them).
+    for name, version in pins.items():
+        assert metadata.version(name) == version, name
+
+
+def test_the_courses_requirements_include_the_apis_and_pin_each_library_once():
+    api, _ = pinned(API_REQUIREMENTS)
+    course, course_includes = pinned(REPO / "requirements.txt")
+    assert "-r api/requirements.txt" in course_includes
+    test, test_includes = pinned(REPO / "requirements-test.txt")
+    assert "-r requirements.txt" in test_includes
+    assert not set(api) & set(course), "pinned in requirements.txt and api/requirements.txt"
+    assert not (set(api) | set(course)) & set(test), "pinned twice, once in requirements-test.txt"

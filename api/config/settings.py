@@ -22,9 +22,8 @@ DEBUG = env_flag("DJANGO_DEBUG")
 # Django signs the pages' sessions and their CSRF tokens with this key: a
 # server must never run on a key that anyone can read here. With DEBUG on, a
 # development key stands in. With DEBUG off and no
-# DJANGO_SECRET_KEY, the key stays empty: the Celery worker, the management
-# commands and the tests run, and config/wsgi.py and config/asgi.py refuse to
-# serve.
+# DJANGO_SECRET_KEY, the key stays empty: the Celery worker and the management
+# commands run, and config/wsgi.py and config/asgi.py refuse to serve.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY and DEBUG:
     SECRET_KEY = "django-insecure-development-only-set-DJANGO_SECRET_KEY-in-production"
@@ -53,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The static files, answered before anything else looks at the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # A body larger than the API accepts answers 413 before anything reads it.
     "runs.limits.RefuseLargeBodies",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -111,10 +112,31 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# The pages' scripts and styles, and the docs page's (from drf-spectacular-sidecar),
+# are served by the API itself, through whitenoise: the compose stack runs the
+# API in one container with no web server in front of it to send them.
 STATIC_URL = "static/"
+# Where `manage.py collectstatic` gathers them, as the image does when it is
+# built (api/Dockerfile). There they are served compressed, under names that
+# hold a hash of their content, and browsers are told to keep them forever: a
+# changed file gets a new name. Those names come from the manifest that
+# collectstatic writes, so the choice follows this variable, not DEBUG:
+# without it (runserver, gunicorn on a checkout), nothing was
+# collected, and whitenoise serves each file from its app's static/ folder
+# under its own name, DEBUG on or off.
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_ROOT
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_ROOT
 
-# Anonymous access, for one reader on their own machine: `make serve` and
-# `make demo` switch it on, and serve on 127.0.0.1 only. Anywhere else, leave
+# Anonymous access, for one developer on their own machine, with the API
+# served on 127.0.0.1 only. Anywhere else, leave
 # it off: every request then needs a user, and each user sees their own
 # workflows only (staff see all).
 API_ALLOW_ANONYMOUS = env_flag("API_ALLOW_ANONYMOUS")
@@ -134,7 +156,9 @@ if _result_store.startswith(("redis://", "rediss://")):
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _result_store,
-            "KEY_PREFIX": "api",
+            # Two deployments that share one Redis (staging and production,
+            # say) keep their counts apart with prefixes of their own.
+            "KEY_PREFIX": os.environ.get("API_CACHE_PREFIX", "api"),
             # A Redis that does not answer must not hold a request up for long.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
