@@ -112,6 +112,19 @@ def test_lessons_know_nothing_of_the_embedded_stack(day):
             assert word not in text, (path, word)
 
 
+def test_the_api_knows_nothing_of_the_course():
+    # api/ is what a reader copies into production: the course reaches it from
+    # outside (settings modules, the environment), never the other way round.
+    for path in (REPO / "api").rglob("*"):
+        if not path.is_file() or path.suffix in {".pyc", ".sqlite3", ".png", ".gz", ".br"}:
+            continue
+        if {"__pycache__", "staticfiles"} & set(path.parts):
+            continue
+        text = path.read_text()
+        for word in ("sprout", "CELERY_CONFIG_MODULE", "tests/", "tests.support"):
+            assert word not in text, (path, word)
+
+
 # Consecutive days, and the files they share: `diff -r dayN dayN+1` is the lesson.
 PAIRS = list(itertools.pairwise(DAYS))
 
