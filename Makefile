@@ -5,12 +5,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
+
+# The tests start hundreds of Python processes (workers, kernels, clients, pytest's
+# own) on the same code: each keeps what it compiles in __pycache__ (which git
+# ignores) for the next, pytest its rewritten test modules too, even where the
+# environment says PYTHONDONTWRITEBYTECODE. Compiling again in every process
+# would cost make test about a sixth of its time on two cores.
+export PYTHONDONTWRITEBYTECODE :=
 # The tests that run a second time on the embedded stack: the days', the API's,
 # and make demo's (one of which runs there only).
-EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py \
+EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py tests/test_api_served.py tests/test_api_faults.py \
 	tests/test_access.py tests/test_pages.py tests/test_serve.py tests/test_demo.py
 
-.PHONY: help demo venv services lint test test-live test-embedded test-api soak notebooks lab serve screenshots bench
+.PHONY: help demo venv services lint test check test-embedded test-api soak notebooks lab serve screenshots bench
 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,17 +50,20 @@ DAY_TESTS := -n 2 -p no:django -W ignore::pytest.PytestConfigWarning \
 	tests/test_day$(DAY).py $(wildcard tests/test_day$(DAY)_*.py) $(wildcard notebooks/day$(DAY)_*.ipynb)
 endif
 
-# The two runs of make test go one after the other, each in a pytest of its
-# own that says which stack it runs on. Side by side they take no less on two
-# cores, where the tests keep both busy (benchmarks/test_times.py --whole).
-test: services lint ## Every test and notebook on RabbitMQ + Redis, then again without them; DAY=4: that day's.
-	@$(MAKE) --no-print-directory test-live
-ifndef DAY
-	@$(MAKE) --no-print-directory test-embedded
-endif
+# Two tiers, chosen by what a test starts. make test is the loop after every
+# change: lint, every day's tests, every notebook and the API's own tests, on
+# RabbitMQ + Redis, in about a minute. The tests that start stacks of their own
+# (marked `starts`: private servers to break, make serve, make demo, make lab,
+# Chromium, schemathesis, the client generators, the benchmarks) wait for make
+# check, which runs everything, as CI does.
+test: services lint ## Lint, every day's tests, every notebook and the API's own tests, on RabbitMQ + Redis; DAY=4: that day's.
+	$(BIN)/pytest -m "not starts and not soak" $(DAY_TESTS)
 
-test-live: venv ## Every test and notebook on RabbitMQ + Redis; DAY=4: that day's.
-	$(BIN)/pytest $(DAY_TESTS)
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+check: test ## Everything, as CI runs it: make test, the tests that start stacks, the embedded stack, PostgreSQL.
+	$(BIN)/pytest -m "starts and not soak"
+	@$(MAKE) --no-print-directory test-embedded
+	DATABASE_URL=$(TEST_DATABASE_URL) $(MAKE) --no-print-directory test-api
 
 # The days read the embedded stack's settings from CELERY_CONFIG_MODULE, as Celery
 # does for any app given none. The API's tests run its Django project in pytest's
@@ -65,9 +75,8 @@ test-embedded: venv ## The days' and the API's tests on the embedded stack, in .
 	CELERY_CONFIG_MODULE=sprout.embedded SPROUT_EMBEDDED_FOLDER=.embedded/tests \
 		$(BIN)/pytest $(or $(DAY_TESTS),--ds=sprout.embedded_api $(EMBEDDED_TESTS))
 
-test-api: services ## The API's tests alone; on PostgreSQL with DATABASE_URL=postgres://...
-	$(BIN)/pytest tests/test_api.py tests/test_api_errors.py tests/test_api_faults.py tests/test_api_migrations.py \
-		tests/test_access.py tests/test_pages.py tests/test_schema.py tests/test_serve.py
+test-api: services ## The tests that use the API's database; on PostgreSQL with DATABASE_URL=postgres://...
+	$(BIN)/pytest -m "django_db and not soak"
 
 SOAK_SECONDS ?= 240
 soak: venv ## Workflows for SOAK_SECONDS (240) while faults strike the API's stack; SOAK_SEED=... replays one run.

@@ -110,12 +110,25 @@ def api_settings():
     return settings.SETTINGS_MODULE if settings.configured else None
 
 
-def pytest_report_header():
-    return f"stack: {stack()}"
+def tier(config):
+    """Which of the two tiers this run is, from its marker expression (the Makefile's)."""
+    expression = config.getoption("markexpr") or ""
+    if "not starts" in expression:
+        return "make test (no test that starts a stack of its own)"
+    if expression.startswith("starts"):
+        return "make check (the tests that start stacks of their own)"
+    if expression in {"", "not soak"}:
+        return "every test but the soak"
+    return f"the tests chosen by -m {expression!r}"
 
 
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_sep("-", f"on {stack()}")
+def pytest_report_header(config):
+    return [f"tier: {tier(config)}", f"stack: {stack()}"]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    # The last line before the summary of failures: what ran, and where.
+    terminalreporter.write_sep("-", f"{tier(config)}, on {stack()}")
 
 
 def pytest_sessionstart(session):

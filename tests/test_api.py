@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from runs import jobs, tasks
 from runs.models import Step, Workflow
 from runs.serializers import job_data_errors
 from runs.testcases import TESTCASES
-from sprout.api import API, ApiServer
+from sprout.api import API
 from tests.support import workflows as support_workflows
 from tests.support.recording import Terminal, record_redis_commands, task_log
 from tests.support.workflows import wait_until_finished
@@ -44,8 +43,6 @@ TC02 = {"div": [4, 2], "mul": [3]}
 TC03 = {"add": [3, 2], "sub": [1]}
 
 # The old tutorial's two commands, word for word.
-TUTORIAL_POST = """curl -d 'testcase=ESG-TC02' -d 'job_data={"div" : [4, 2], "mul" : [3]}' -X POST http://localhost:8000"""
-TUTORIAL_GET = """curl -d 'task_list=["e2f970f6-52ed-48fe-ad4c-93c31d312f92","303c37f8-f079-4bc7-a0b4-b311c6fdb65e"]' -X GET http://localhost:8000"""
 
 
 def start(client, testcase, job_data):
@@ -364,42 +361,6 @@ def test_sqlite_keeps_a_write_ahead_log_for_many_writers(tmp_path):
     )
     # WAL; synchronous NORMAL (1), safe with a write-ahead log; 20 s of waiting for the lock.
     assert completed.stdout.split("\n")[-2] == "['wal', 1, 20000]", completed.stdout
-
-
-def run_curl(command, url):
-    completed = subprocess.run(
-        shlex.split(command.replace("http://localhost:8000", url)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return json.loads(completed.stdout)
-
-
-def test_the_old_tutorials_two_commands_work_as_written(api_worker):
-    # The API served by gunicorn, as in production, sending its steps to this module's worker.
-    env = {
-        "CELERY_TASK_DEFAULT_QUEUE": api_worker.queue,
-        "DATABASE_URL": api_worker.env["DATABASE_URL"],
-    }
-    with ApiServer(env) as server:
-        task_ids = run_curl(TUTORIAL_POST, server.url)
-        assert len(task_ids) == 2
-        # The second command as the tutorial wrote it, with the ids it printed.
-        assert run_curl(TUTORIAL_GET, server.url) == {
-            "e2f970f6-52ed-48fe-ad4c-93c31d312f92": "UNKNOWN",
-            "303c37f8-f079-4bc7-a0b4-b311c6fdb65e": "UNKNOWN",
-        }
-        ours = re.sub(r"\[.*\]", json.dumps(task_ids).replace(" ", ""), TUTORIAL_GET)
-        deadline = time.monotonic() + 30
-        while (answer := run_curl(ours, server.url)) != dict.fromkeys(task_ids, "SUCCESS"):
-            assert time.monotonic() < deadline, answer
-            assert set(answer.values()) <= {"PENDING", "STARTED", "SUCCESS"}
-            time.sleep(0.05)
-        workflows = run_curl("curl http://localhost:8000/api/workflows/", server.url)
-        assert [workflow["task_ids"] for workflow in workflows["results"]] == [task_ids]
-        assert workflows["results"][0]["result"] == 6.0
 
 
 def test_task_list_may_also_come_in_the_query_string(client):

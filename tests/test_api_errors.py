@@ -7,20 +7,17 @@ a 503 that says which. Without a secret key, the API does not serve at all.
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
-from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from django.test import RequestFactory
 
 from runs import exceptions, jobs, testcases
 from runs.serializers import job_data_errors
-from sprout.api import API, ApiServer
-from sprout.processes import free_port
+from sprout.api import API
 
 pytestmark = pytest.mark.django_db
 
@@ -367,87 +364,6 @@ def test_an_unexpected_error_answers_json_not_html(client, monkeypatch):
     django_answer = exceptions.server_error(RequestFactory().get("/"))
     assert django_answer.status_code == 500
     assert json.loads(django_answer.content) == response.json()
-
-
-@pytest.fixture(scope="module")
-def api_without_services():
-    """The API served with its broker and result store on ports where nothing listens."""
-    closed = free_port()
-    env = {
-        # A broker and a result store that are servers, even in the test run on the embedded stack.
-        "CELERY_CONFIG_MODULE": "",
-        "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}//",
-        "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{closed}/0",
-    }
-    with ApiServer(env) as server:
-        yield server
-
-
-def store_workflow(server):
-    """A finished workflow in the server's database, as if it had run before the services went down."""
-    task_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
-    workflow_id = uuid.uuid4()
-    with sqlite3.connect(Path(server.folder.name) / "db.sqlite3") as database:
-        database.execute(
-            "INSERT INTO runs_workflow (id, testcase, job_data, created_at)"
-            " VALUES (?, ?, ?, datetime('now'))",
-            (workflow_id.hex, "ESG-TC02", json.dumps(TC02)),
-        )
-        for position, (name, task_id, result) in enumerate(
-            zip(["div", "mul"], task_ids, [{"div_result": 2.0}, {"mul_result": 6.0}], strict=True)
-        ):
-            database.execute(
-                "INSERT INTO runs_step (workflow_id, position, name, task_id, state, result,"
-                " error, tries, lost_runs, started_at, finished_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'SUCCESS', ?, '', 1, 0, datetime('now'), datetime('now'),"
-                " datetime('now'))",
-                (workflow_id.hex, position, name, task_id, json.dumps(result)),
-            )
-    return workflow_id, task_ids
-
-
-TUTORIAL_JOB = form(testcase="ESG-TC02", job_data='{"div" : [4, 2], "mul" : [3]}')
-
-
-@pytest.mark.parametrize(
-    ("path", "data", "content_type"),
-    [("/api/workflows/", json.dumps(body()), JSON), ("/", TUTORIAL_JOB, FORM)],
-)
-def test_without_a_broker_no_workflow_starts_and_the_answer_is_503(
-    api_without_services, path, data, content_type
-):
-    status, answer, seconds = api_without_services.request("POST", path, data, content_type)
-    assert status == 503
-    assert answer["service"] == "broker"
-    assert answer["detail"].startswith("the broker (RabbitMQ) is not reachable")
-    assert seconds < 5
-    # Nothing was kept of the workflow that never started.
-    status, answer, _ = api_without_services.request("GET", "/api/workflows/")
-    assert (status, answer["count"]) == (200, 0)
-
-
-def test_without_a_broker_or_a_result_store_a_finished_workflow_reads_as_before(
-    api_without_services,
-):
-    # The database is the record of truth: reading needs neither RabbitMQ nor Redis.
-    workflow_id, task_ids = store_workflow(api_without_services)
-    status, workflow, _ = api_without_services.request("GET", f"/api/workflows/{workflow_id}/")
-    assert status == 200, workflow
-    assert (workflow["state"], workflow["progress"], workflow["result"]) == ("SUCCESS", "2/2", 6.0)
-    query = "/?" + urlencode({"task_list": json.dumps(task_ids)})
-    status, answer, _ = api_without_services.request("GET", query)
-    assert (status, answer) == (200, dict.fromkeys(task_ids, "SUCCESS"))
-
-
-def test_health_names_the_services_that_do_not_answer(api_without_services):
-    status, answer, seconds = api_without_services.request("GET", "/api/health/")
-    assert status == 503
-    assert answer["status"] == "unavailable"
-    assert answer["detail"] == "not reachable: broker, result_store"
-    assert answer["services"]["database"] == "ok"
-    assert "the broker at amqp://guest:**@127.0.0.1:" in answer["services"]["broker"]
-    assert "the result store at redis://127.0.0.1:" in answer["services"]["result_store"]
-    assert seconds < 5
 
 
 @pytest.mark.parametrize("entry_point", ["config.wsgi", "config.asgi"])

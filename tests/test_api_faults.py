@@ -22,7 +22,11 @@ from sprout import REPO
 from tests.support.faults import kill_pool_process
 from tests.support.workflows import wait_for_state, wait_until_finished
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("api"),
+    pytest.mark.starts("faults in the API's worker: killed pool processes, hung steps"),
+]
 
 # The API's worker, with the faulty steps too; errors that can pass are tried
 # again for 3 s after the first.

@@ -36,6 +36,11 @@ from tests.support.faults import kill_pool_process, kill_worker
 from tests.support.private_services import PrivatePostgres
 from tests.support.private_stack import private_stack
 
+pytestmark = pytest.mark.starts(
+    "RabbitMQ, Redis and PostgreSQL servers of its own, and breaks them"
+)
+
+
 TC01 = {"testcase": "ESG-TC01", "job_data": {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}}
 TC02 = {"testcase": "ESG-TC02", "job_data": {"div": [4, 2], "mul": [3]}}
 

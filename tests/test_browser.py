@@ -16,7 +16,7 @@ import pytest
 from sprout.browser import chromium
 from tests.support import api_stack
 
-pytestmark = pytest.mark.xdist_group("browser")
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.starts("make serve, and Chromium")]
 
 TASK_DELAY = "1.5"
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}

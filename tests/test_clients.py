@@ -31,7 +31,10 @@ import pytest
 from sprout import REPO
 from tests.support import api_stack
 
-pytestmark = pytest.mark.xdist_group("clients")
+pytestmark = [
+    pytest.mark.xdist_group("clients"),
+    pytest.mark.starts("make serve, and two client generators"),
+]
 
 CLIENTS = REPO / "tests" / "clients"
 ESG_TC01 = {"testcase": "ESG-TC01", "job_data": {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}}

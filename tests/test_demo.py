@@ -15,7 +15,10 @@ from sprout import REPO, demo
 from sprout.processes import free_port
 from sprout.services import embedded
 
-# make test runs this module twice: on RabbitMQ + Redis, then on the embedded
+pytestmark = pytest.mark.starts("make demo, on both stacks")
+
+
+# make check runs this module twice: on RabbitMQ + Redis, then on the embedded
 # stack. make demo picks its stack itself, so each test runs in one of them:
 # the demo without any server in the second, where there is room for it.
 live_leg = pytest.mark.skipif(embedded(), reason="the run on RabbitMQ + Redis has this test")

@@ -22,6 +22,9 @@ import yaml
 from sprout import REPO
 from sprout.api import API, ApiServer
 
+pytestmark = pytest.mark.starts("the API as deployed: collectstatic, gunicorn, check --deploy")
+
+
 README = (REPO / "README.md").read_text()
 # Only a server that serves HTTPS can silence these (the README's table).
 HTTPS_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W016"}

@@ -15,6 +15,9 @@ from sprout import REPO
 from sprout.browser import chromium
 from sprout.processes import free_port
 
+pytestmark = pytest.mark.starts("make lab, and Chromium")
+
+
 NOTEBOOKS = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
 
 

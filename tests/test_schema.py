@@ -21,7 +21,7 @@ import pytest
 from sprout import REPO
 from tests.support import api_stack
 
-pytestmark = pytest.mark.xdist_group("schema")
+pytestmark = [pytest.mark.xdist_group("schema"), pytest.mark.starts("make serve, and schemathesis")]
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = REPO / "tests" / "schemathesis.toml"

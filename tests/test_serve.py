@@ -16,6 +16,8 @@ from sprout.processes import free_port
 from sprout.services import broker_connection
 from tests.support.days import unique_queue
 
+pytestmark = pytest.mark.starts("make serve")
+
 
 def get_json(url, data=None, auth=None):
     request = urllib.request.Request(url, data=data)

@@ -41,7 +41,10 @@ from tests.support.faults import kill_worker
 from tests.support.private_services import PrivatePostgres
 from tests.support.private_stack import private_stack
 
-pytestmark = pytest.mark.soak
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.starts("the API's whole stack on servers of its own, and breaks them for minutes"),
+]
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "240"))
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(10**6))

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -123,6 +124,51 @@ def test_the_api_knows_nothing_of_the_course():
         text = path.read_text()
         for word in ("sprout", "CELERY_CONFIG_MODULE", "tests/", "tests.support"):
             assert word not in text, (path, word)
+
+
+# What starts a stack of a test's own, as a test module's code names it: the
+# course's private servers and faults, the API under gunicorn (alone, as make
+# serve serves it, or as deployed), the make targets that start whole stacks, Chromium,
+# schemathesis, the benchmarks. Such a module is in make check's tier (marked
+# `starts`); any other, in make test's.
+STARTS_A_STACK = re.compile(
+    r"tests\.support\.(private_stack|private_services|faults)\b"
+    r"|api_stack\.(served|deployed)\b|\bApiServer\(|sprout\.serve\b|sprout\.browser\b"
+    r'|"make", "--no-print-directory", "(demo|lab|serve)"'
+    r'|"collectstatic"|"--deploy"|\bSCHEMATHESIS\b|REPO / "benchmarks"'
+)
+# This module names all of them, and starts nothing.
+TEST_MODULES = sorted(
+    path.name for path in (REPO / "tests").glob("test_*.py") if path.name != Path(__file__).name
+)
+
+
+def marked_starts(text):
+    """Whether a test module's ``pytestmark`` holds ``pytest.mark.starts(...)``."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets
+        ):
+            return any(
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "starts"
+                for call in ast.walk(node.value)
+            )
+    return False
+
+
+@pytest.mark.parametrize("module", TEST_MODULES)
+def test_each_test_module_is_in_the_tier_of_what_it_starts(module):
+    text = (REPO / "tests" / module).read_text()
+    starts = STARTS_A_STACK.search(text)
+    marked = marked_starts(text)
+    if starts:
+        assert marked, (
+            f"{module} starts {starts[0]!r}: mark it pytest.mark.starts(...) (make check)"
+        )
+    else:
+        assert not marked, f"{module} starts no stack of its own: make test's tier, unmarked"
 
 
 # Consecutive days, and the files they share: `diff -r dayN dayN+1` is the lesson.

@@ -19,7 +19,7 @@ from xdist.scheduler import LoadGroupScheduling
 LONGEST = {"test_api_outages", "test_browser"}
 LONGER = {
     "test_api", "test_api_errors", "test_api_faults", "test_access", "test_pages",
-    "test_schema", "test_clients", "test_deploy", "test_serve", "test_lab",
+    "test_schema", "test_clients", "test_deploy", "test_serve", "test_lab", "test_benchmarks",
 }  # fmt: skip
 DEFAULT_QUEUE = "default-queue"
 
