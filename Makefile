@@ -56,7 +56,7 @@ endif
 # (marked `starts`: private servers to break, make serve, make demo, make lab,
 # Chromium, schemathesis, the client generators, the benchmarks) wait for make
 # check, which runs everything, as CI does.
-test: services lint ## Lint, every day's tests, every notebook and the API's own tests, on RabbitMQ + Redis; DAY=4: that day's.
+test: venv lint ## Lint, every day's tests, every notebook and the API's own tests, on RabbitMQ + Redis; DAY=4: that day's.
 	$(BIN)/pytest -m "not starts and not soak" $(DAY_TESTS)
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
