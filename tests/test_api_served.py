@@ -1,17 +1,20 @@
 """The API served by gunicorn, as in production: the old tutorial's two commands as it wrote
-them, and what the API answers when its broker and result store are away.
+them, and what the API and its pages answer when its broker and result store are away.
 
 The other modules of the API's tests ask Django's test client; these start
 the server itself (``sprout.api.ApiServer``), on a SQLite file of its own or
 on the test database, and send it real requests.
 """
 
+import http.cookiejar
 import json
 import re
 import shlex
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -154,3 +157,37 @@ def test_health_names_the_services_that_do_not_answer(api_without_services):
     assert "the broker at amqp://guest:**@127.0.0.1:" in answer["services"]["broker"]
     assert "the result store at redis://127.0.0.1:" in answer["services"]["result_store"]
     assert seconds < 5
+
+
+def post_page_form(server, path, fields):
+    """POST a page's form as a browser would: the page first, for its CSRF cookie and token.
+    The status and the HTML of the answer."""
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = browser.open(f"{server.url}/workflows/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    body = urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
+    try:
+        with browser.open(f"{server.url}{path}", data=body, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_without_a_broker_the_pages_answer_503_in_the_apis_words(api_without_services):
+    _, before, _ = api_without_services.request("GET", "/api/workflows/")
+    status, page = post_page_form(
+        api_without_services,
+        "/workflows/",
+        {"testcase": "ESG-TC02", "job_data": json.dumps(TC02)},
+    )
+    assert status == 503, page
+    assert "the broker (RabbitMQ) is not reachable" in page
+    _, after, _ = api_without_services.request("GET", "/api/workflows/")
+    assert after["count"] == before["count"]
+    # A page's button that starts a workflow answers the same.
+    workflow_id, _ = store_workflow(api_without_services)
+    status, page = post_page_form(api_without_services, f"/workflows/{workflow_id}/relaunch/", {})
+    assert status == 503, page
+    assert "the broker (RabbitMQ) is not reachable" in page
