@@ -23,11 +23,14 @@ the database's outages and the repairs.
 """
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.error
 import urllib.request
 
+import psutil
 import pytest
 
 from sprout import REPO
@@ -135,6 +138,34 @@ def test_rabbitmq_killed_while_steps_run_loses_no_workflow(stack):
     finally:
         worker.stop()
     assert outcomes(finished) == [("SUCCESS", 10.0)] * 6
+
+
+@group("restarted")
+def test_a_worker_that_exits_by_itself_is_started_again_and_loses_no_workflow(stack):
+    """A worker checks its pool once, when it first reaches the broker: a pool process that
+    died before then makes it exit with code 1. A supervisor starts it again (the compose
+    file's ``restart: unless-stopped``)."""
+    paths = [stack.start(TC02) for _ in range(3)]  # They wait in the queue for a worker.
+    stack.broker.kill()
+    worker = stack.worker_process(options=["--hostname=exits@%h", "--concurrency=2"]).launch()
+    try:
+        # The worker has started its pool, and waits for the broker.
+        deadline = time.monotonic() + 60
+        while "Cannot connect to" not in worker.log():
+            assert worker.running and time.monotonic() < deadline, worker.log()
+            time.sleep(0.1)
+        pool = psutil.Process(worker.process.pid).children()
+        assert len(pool) == 2, pool
+        os.kill(pool[0].pid, signal.SIGKILL)
+        stack.broker.start()
+        assert worker.process.wait(timeout=60) == 1, worker.log()
+        assert "WorkerLostError('Could not start worker processes')" in worker.log()
+        # What the supervisor does next: start it again.
+        worker = stack.worker()
+        finished = [stack.follow(path) for path in paths]
+    finally:
+        worker.stop()
+    assert outcomes(finished) == [("SUCCESS", 6.0)] * 3
 
 
 @group("restarted")

@@ -15,6 +15,11 @@ comes several times:
 - ``redis``: Redis SIGKILLed, and started again, empty, 3 s later;
 - ``database``: PostgreSQL SIGKILLed, and started again 5 s later.
 
+A worker that exits by itself is started again, as the compose file's
+``restart: unless-stopped`` does: one started while the broker is away, whose
+pool process is killed before it first reaches the broker, exits with code 1
+(api/README.md, "When faults combine").
+
 A fault runs beside the ones before it: a service may still be away when the
 next fault strikes another. Then the clients stop, and every accepted
 workflow must end SUCCESS with the result its job data gives; every refused
@@ -78,6 +83,7 @@ class Soak:
     accepted: dict = field(default_factory=dict)  # workflow id: the result it must give
     refused: list = field(default_factory=list)  # (status, answer) of each start not accepted
     faults: list = field(default_factory=list)  # (seconds since the start, kind)
+    exits: list = field(default_factory=list)  # (node, exit code) of each worker that exited
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -91,8 +97,9 @@ class Chaos:
 
     KINDS = ("worker", "pool", "broker", "redis", "database")
 
-    def __init__(self, stack, rng):
+    def __init__(self, stack, soak, rng):
         self.stack = stack
+        self.soak = soak
         self.rng = rng
         self.workers = [self.new_worker(name).start() for name in WORKERS]
         self.servers = {"broker": stack.broker, "redis": stack.redis, "database": stack.database}
@@ -139,12 +146,33 @@ class Chaos:
                 del self.away[name]
         return min(self.away.values(), default=None)
 
+    def supervise(self):
+        """Start again each worker that exited by itself, as ``restart: unless-stopped`` does."""
+        for index, worker in enumerate(self.workers):
+            if worker.process.poll() is None:
+                continue
+            why = [line for line in worker.log().splitlines() if "Unrecoverable error" in line]
+            print(
+                f"soak: {worker.node} exited with code {worker.process.returncode} "
+                f"({why[-1] if why else 'no error logged'}): started again",
+                flush=True,
+            )
+            self.soak.exits.append((worker.node, worker.process.returncode))
+            self.workers[index] = self.new_worker(WORKERS[index]).launch()
+
     def ready(self):
         """Wait until every server and every worker answers again."""
         for server in self.servers.values():
             server.wait_until_ready()
-        for worker in self.workers:
-            worker.wait_until_ready()
+        for index in range(len(self.workers)):
+            for attempt in range(3):
+                self.supervise()
+                try:
+                    self.workers[index].wait_until_ready()
+                    break
+                except RuntimeError:  # It exited as it started: another is started.
+                    if attempt == 2:
+                        raise
 
     def stop(self):
         for worker in self.workers:
@@ -177,6 +205,7 @@ def cause_faults(chaos, soak, rng, started, until):
     next_fault = started + rng.uniform(8, 10)
     while next_fault < until or chaos.away:
         back = chaos.restore()
+        chaos.supervise()
         if next_fault < until and next_fault <= time.monotonic():
             bag = bag or rng.sample(Chaos.KINDS, len(Chaos.KINDS))
             ready = [kind for kind in bag if kind not in chaos.away]
@@ -191,7 +220,8 @@ def cause_faults(chaos, soak, rng, started, until):
             next_fault += rng.uniform(8, 10)
             continue
         due = [moment for moment in (back, next_fault if next_fault < until else None) if moment]
-        time.sleep(max(0, min(due) - time.monotonic()) if due else 0)
+        # A second at most, so that a worker that exits is started again soon.
+        time.sleep(min(1, max(0, min(due) - time.monotonic())) if due else 0)
     chaos.ready()
 
 
@@ -224,7 +254,7 @@ def test_no_workflow_is_lost_while_faults_come_one_after_another():
     rng = random.Random(SEED)
     soak = Soak()
     with PrivatePostgres() as database, private_stack(database, env=ENV) as stack:
-        chaos = Chaos(stack, random.Random(rng.random()))
+        chaos = Chaos(stack, soak, random.Random(rng.random()))
         beat = stack.beat(every=ENV["REPAIR_EVERY"])
         beat.start()
         try:
@@ -264,7 +294,8 @@ def test_no_workflow_is_lost_while_faults_come_one_after_another():
     print(
         f"soak: seed {SEED}, {SECONDS:.0f} s, faults {dict(kinds)}: "
         f"{len(soak.accepted)} accepted, {len(right)} right, {len(wrong)} wrong, "
-        f"{len(unfinished)} unfinished, {len(soak.refused)} refused",
+        f"{len(unfinished)} unfinished, {len(soak.refused)} refused, "
+        f"{len(soak.exits)} workers exited by themselves",
         flush=True,
     )
     for line in wrong[:20]:
