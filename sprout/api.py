@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from .paths import API
-from .processes import free_port, spawn, terminate, wait_until_answers
+from .processes import celery_executable, free_port, spawn, terminate, wait_until_answers
 from .services import settings_module
 
 # The states in which a workflow has finished, for those that wait for one.
@@ -87,7 +87,8 @@ class ApiServer:
         """The API's database: its worker must write the steps there too."""
         return self.env["DATABASE_URL"]
 
-    def start(self, timeout=30):
+    def migrate(self, timeout=30):
+        """``python manage.py migrate``: the API's tables, and Celery beat's (django-celery-beat)."""
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
             cwd=API,
@@ -95,6 +96,9 @@ class ApiServer:
             check=True,
             timeout=timeout,
         )
+
+    def start(self, timeout=30):
+        self.migrate(timeout)
         with open(self.log_path, "wb") as log:
             command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
             command += ["--bind", f"127.0.0.1:{self.port}"]
@@ -144,6 +148,63 @@ class ApiServer:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class Beat:
+    """Celery beat for the API's app, started as in api/README.md: ``celery -A config beat -l INFO``.
+
+    It sends the API's periodic tasks (the repair of stalled steps, the
+    retention) and its users' schedules, which it reads from the API's
+    database: start it once that has its tables (``ApiServer.start``).
+    env: on top of this process's environment, as for ``ApiServer``: the
+    broker's URL, ``DATABASE_URL``, ``REPAIR_EVERY``...
+    """
+
+    def __init__(self, env=None):
+        self.env = api_env(env)
+        self.folder = tempfile.TemporaryDirectory(prefix="api-beat-")
+        self.log_path = Path(self.folder.name) / "beat.log"
+        self.process = None
+        self._log_text = ""
+
+    def start(self, timeout=30):
+        """Start beat, and return once it has started sending."""
+        self.launch()
+        wait_until_answers(
+            self.process, lambda: "beat: Starting..." in self.log(), name="celery beat",
+            timeout=timeout, log=self.log, stop=self.stop,
+        )  # fmt: skip
+        return self
+
+    def launch(self):
+        """Start beat and return at once; a beat started again logs after what it logged before."""
+        with open(self.log_path, "ab") as log:
+            command = [celery_executable(), "-A", "config", "beat", "-l", "INFO"]
+            self.process = spawn(command, cwd=API, env=self.env, stdout=log)
+        return self
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout=10):
+        if self.process is not None:
+            terminate(self.process, timeout)
+        # What it logged stays readable once its folder is gone.
+        self._log_text = self.log()
+        self.folder.cleanup()
+        return None if self.process is None else self.process.returncode
+
+    def log(self):
+        if self.log_path.exists():
+            return self.log_path.read_text(errors="replace")
+        return self._log_text
 
     def __enter__(self):
         return self.start()

@@ -17,6 +17,7 @@ from .browser import chromium
 from .paths import REPO
 from .serve import Served
 from .services import broker_connection
+from .worker import api_queues, queue_env
 
 DOCS = REPO / "docs"
 QUEUE = "screenshots"
@@ -51,7 +52,7 @@ def main():
     env = {
         "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
         "TASK_DELAY": "1",
-        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+        **queue_env(QUEUE, app="config"),
     }
     with Served(env) as served, chromium() as browser:
         api = f"{served.url}/api/workflows/"
@@ -83,7 +84,8 @@ def main():
         page.goto(f"{served.url}/workflows/")
         page.screenshot(path=DOCS / "workflows-page.png", full_page=True)
     with broker_connection() as connection:
-        connection.default_channel.queue_delete(QUEUE)
+        for queue in api_queues(QUEUE):
+            connection.default_channel.queue_delete(queue)
     for name in ("workflows-page.png", "workflow-page.png"):
         print(f"docs/{name}")
     return 0

@@ -75,6 +75,10 @@ def main():
     flower_port = int(env.get("FLOWER_PORT", "5555"))
     celery = celery_executable()
 
+    read, write = os.pipe()
+    server = ApiServer(env=env, port=api_port, output=write)
+    # The tables first: beat reads its schedule from the database.
+    server.migrate()
     worker = [celery, "-A", "config", "worker", "-l", "INFO"]
     if env.get("SPROUT_SERVE_NODE"):
         # Two stacks at once on one machine (tests) need two node names: celery@host is one.
@@ -88,8 +92,6 @@ def main():
             env,
         ),
     }
-    read, write = os.pipe()
-    server = ApiServer(env=env, port=api_port, output=write)
     threading.Thread(target=relay, args=("api", os.fdopen(read, "rb")), daemon=True).start()
     try:
         server.start()

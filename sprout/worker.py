@@ -57,6 +57,16 @@ def forget_control_app(url=None):
         app.close()
 
 
+#: The variables that name the API's queues, in config/settings.py.
+API_QUEUE_VARIABLES = ("CELERY_TASK_DEFAULT_QUEUE", "NOTIFICATIONS_QUEUE", "MAINTENANCE_QUEUE")
+
+
+def api_queues(queue):
+    """The API's three queues for a worker whose steps travel on ``queue``: steps, notifications,
+    maintenance."""
+    return [queue, f"{queue}.notifications", f"{queue}.maintenance"]
+
+
 def queue_env(queue, app="taskrunner"):
     """The environment that puts a worker of ``app``, or a client of it, on ``queue``.
 
@@ -69,7 +79,9 @@ def queue_env(queue, app="taskrunner"):
     if queue == DEFAULT_QUEUE:
         return {}
     if app == API_APP:
-        return {"CELERY_TASK_DEFAULT_QUEUE": queue}
+        # The API's settings read the names of its three queues (steps,
+        # notifications, maintenance) from these variables.
+        return dict(zip(API_QUEUE_VARIABLES, api_queues(queue), strict=True))
     return {"CELERY_CONFIG_MODULE": "sprout.queue_settings", "CELERY_TASK_DEFAULT_QUEUE": queue}
 
 
@@ -148,7 +160,7 @@ class DayWorker:
         if self.documented:
             return [*command, *self.options]
         return [
-            *command, "-Q", self.queue,
+            *command, "-Q", ",".join(self.queues),
             f"--hostname={self.node}",
             f"--concurrency={self.concurrency}",
             "--without-mingle", "--without-gossip",
@@ -286,13 +298,22 @@ class DayWorker:
             except connection.channel_errors:
                 return 0  # The queue does not exist yet: nothing to drop.
 
+    @property
+    def queues(self):
+        """The queues the worker reads: its queue, and the API's worker the API's other two."""
+        return api_queues(self.queue) if self.app == API_APP else [self.queue]
+
     def delete_queue(self):
-        """Remove the worker's queue from the broker (for queues made for one test)."""
+        """Remove the worker's queues from the broker (for queues made for one test)."""
         with broker_connection() as connection:
-            try:
-                connection.default_channel.queue_delete(self.queue)
-            except connection.channel_errors:
-                return  # Already gone: nothing to remove.
+            for queue in self.queues:
+                try:
+                    connection.default_channel.queue_delete(queue)
+                except connection.channel_errors:
+                    # Already gone, or never made: nothing to remove; the
+                    # channel closed with the error, so take a new one.
+                    connection.close()
+                    connection.connect()
 
     def __enter__(self):
         return self.start()

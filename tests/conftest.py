@@ -21,29 +21,36 @@ def day(request):
 
 
 # The API's tests. A module that asks for ``api`` (``pytest.mark.usefixtures("api")``)
-# gets the API's worker, started from api/ on a queue of the module's own and on
-# the test database, with the module's API_WORKER_ENV (its TASK_DELAY) and
-# API_WORKER_OPTIONS.
+# gets the API's worker, started from api/ on queues of its own and on the
+# test database, with the module's API_WORKER_ENV (its TASK_DELAY) and
+# API_WORKER_OPTIONS. Modules that ask for the same environment and options
+# share one worker: they run in one process (tests/support/xdist_groups.py),
+# and the worker starts once.
 
 
 @pytest.fixture(scope="session")
-def stopping_api_workers(django_db_setup):
-    """The API's workers asked to stop, waited for before the test database goes
-    (PostgreSQL drops no database that a worker is still connected to)."""
-    workers = []
+def api_workers(django_db_setup):
+    """The API's workers of this process, by ``api_stack.worker_key``; stopped, and waited
+    for, before the test database goes (PostgreSQL drops no database that a worker is
+    still connected to)."""
+    workers = {}
     yield workers
-    for worker in workers:
-        worker.stop()
+    for worker in workers.values():
+        api_stack.stop_api_worker(worker)
 
 
 @pytest.fixture(scope="module")
-def api_worker(request, stopping_api_workers):
-    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+def api_worker(request, api_workers):
     env = request.module.API_WORKER_ENV
     options = getattr(request.module, "API_WORKER_OPTIONS", ())
-    with api_stack.api_worker(name, env=env, options=options) as worker:
-        yield worker
-    stopping_api_workers.append(worker)
+    key = api_stack.worker_key(env, options)
+    if key not in api_workers:
+        name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        api_workers[key] = api_stack.start_api_worker(name, env=env, options=options)
+    worker = api_workers[key]
+    # Before the module's first message: what the API sends goes to this worker.
+    api_stack.send_to(worker)
+    return worker
 
 
 @pytest.fixture

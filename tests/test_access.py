@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from runs import jobs
 from runs.models import Workflow
+from tests.support import api_stack
 from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
@@ -24,7 +25,8 @@ TC02 = {"div": [4, 2], "mul": [3]}
 START = {"testcase": "ESG-TC02", "job_data": TC02}
 NOBODY = "00000000-0000-0000-0000-000000000000"
 # The worker runs the workflows the tests start, at once.
-API_WORKER_ENV = {"TASK_DELAY": "0"}
+# The worker that the API's modules share (tests/support/api_stack.py).
+API_WORKER_ENV = api_stack.SHARED_WORKER_ENV
 
 
 @pytest.fixture

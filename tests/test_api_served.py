@@ -53,10 +53,7 @@ def run_curl(command, url):
 
 def test_the_old_tutorials_two_commands_work_as_written(api_worker):
     # The API served by gunicorn, as in production, sending its steps to this module's worker.
-    env = {
-        "CELERY_TASK_DEFAULT_QUEUE": api_worker.queue,
-        "DATABASE_URL": api_worker.env["DATABASE_URL"],
-    }
+    env = {**api_worker.environment, "DATABASE_URL": api_worker.env["DATABASE_URL"]}
     with ApiServer(env) as server:
         task_ids = run_curl(TUTORIAL_POST, server.url)
         assert len(task_ids) == 2
@@ -95,8 +92,8 @@ def store_workflow(server):
     workflow_id = uuid.uuid4()
     with sqlite3.connect(Path(server.folder.name) / "db.sqlite3") as database:
         database.execute(
-            "INSERT INTO runs_workflow (id, testcase, job_data, created_at)"
-            " VALUES (?, ?, ?, datetime('now'))",
+            "INSERT INTO runs_workflow (id, testcase, job_data, created_at, notify_url)"
+            " VALUES (?, ?, ?, datetime('now'), '')",
             (workflow_id.hex, "ESG-TC02", json.dumps(TC02)),
         )
         for position, (name, task_id, result) in enumerate(

@@ -28,13 +28,15 @@ DOCKERIGNORE = CONTEXT / ".dockerignore"
 # run without it (DESIGN.md, "Product and scaffolding").
 COURSE_ONLY = re.compile(r"day\d+|tests|notebooks|sprout|benchmarks")
 
-SERVICES = {"broker", "redis", "db", "worker", "beat", "api", "flower"}
+SERVICES = {"broker", "redis", "db", "worker", "background", "beat", "api", "flower"}
 # The services built from api/Dockerfile, and what each waits for.
-APP_SERVICES = {"worker", "beat", "api", "flower"}
+APP_SERVICES = {"worker", "background", "beat", "api", "flower"}
 BACKING_SERVICES = {"broker", "redis", "db"}
 WAITS_FOR = {
     "worker": {"broker", "redis", "db"},
-    "beat": {"broker"},
+    "background": {"broker", "redis", "db"},
+    # Beat reads its schedule from the tables that the API's migrations make.
+    "beat": {"broker", "db", "api"},
     "api": {"broker", "redis", "db"},
     "flower": {"broker"},
 }
@@ -134,7 +136,7 @@ def compose():
 # --- The files as written: no docker needed ---------------------------------
 
 
-def test_the_stack_has_its_seven_services_on_official_images(compose):
+def test_the_stack_has_its_eight_services_on_official_images(compose):
     services = compose["services"]
     assert SERVICES == set(services)
     for name, image in IMAGES.items():
@@ -181,6 +183,21 @@ def test_the_worker_runs_the_apis_celery_app(compose):
     worker = compose["services"]["worker"]
     assert re.search(r"\bcelery -A config worker\b", command_line(worker))
     assert "TASK_DELAY" in worker["environment"]
+
+
+def test_each_queue_has_workers_that_read_it(compose):
+    """The steps on the worker, the webhooks and the maintenance on a worker of their own."""
+    services = compose["services"]
+    environment = services["worker"]["environment"]
+    read = {}
+    for name in ("worker", "background"):
+        command = services[name]["command"]
+        assert re.search(r"\bcelery -A config worker\b", command_line(services[name]))
+        read[name] = set(command[command.index("-Q") + 1].split(","))
+    assert read["worker"] == {environment["CELERY_TASK_DEFAULT_QUEUE"]}
+    assert read["background"] == {
+        environment["NOTIFICATIONS_QUEUE"], environment["MAINTENANCE_QUEUE"]
+    }  # fmt: skip
 
 
 def test_one_beat_sends_the_repair_of_stalled_steps(compose):
@@ -240,7 +257,7 @@ def test_the_apps_reach_the_services_by_their_names_in_the_stack(compose):
         environment = compose["services"][name]["environment"]
         assert "amqp://guest:guest@broker:5672//" == environment["CELERY_BROKER_URL"]
         assert "redis://redis:6379/0" == environment["CELERY_RESULT_BACKEND"]
-    for name in ("worker", "api"):
+    for name in ("worker", "background", "api"):
         url = compose["services"][name]["environment"]["DATABASE_URL"]
         expected = f"postgres://{db['POSTGRES_USER']}:{db['POSTGRES_PASSWORD']}@db:5432/{db['POSTGRES_DB']}"
         assert expected == url, f"{name}'s DATABASE_URL does not match the db service's settings"

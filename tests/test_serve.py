@@ -14,6 +14,7 @@ import pytest
 from sprout import REPO
 from sprout.processes import free_port
 from sprout.services import broker_connection
+from sprout.worker import api_queues, queue_env
 from tests.support.days import unique_queue
 
 pytestmark = pytest.mark.starts("make serve")
@@ -36,8 +37,8 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
         "API_PORT": str(api_port),
         "FLOWER_PORT": str(flower_port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        # A queue of its own, so that no other worker takes this stack's steps.
-        "CELERY_TASK_DEFAULT_QUEUE": unique_queue("serve"),
+        # Queues of its own, so that no other worker takes this stack's tasks.
+        **queue_env(unique_queue("serve"), app="config"),
     }
     # A session of its own stands for the terminal: Ctrl+C reaches all of it.
     serve = subprocess.Popen(
@@ -76,7 +77,8 @@ def test_serve_runs_the_stack_until_ctrl_c_and_leaves_nothing_running(tmp_path):
         os.killpg(serve.pid, signal.SIGINT)
         output = serve.communicate(timeout=60)[0].decode()
         with broker_connection() as connection:
-            connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+            for queue in api_queues(env["CELERY_TASK_DEFAULT_QUEUE"]):
+                connection.default_channel.queue_delete(queue)
     assert serve.returncode == 0, output
     assert "serve  | stopped" in output
     assert f"the workflows' pages are on http://localhost:{api_port}/workflows/" in output

@@ -15,8 +15,8 @@ comes several times:
 - ``redis``: Redis SIGKILLed, and started again, empty, 3 s later;
 - ``database``: PostgreSQL SIGKILLed, and started again 5 s later.
 
-A worker that exits by itself is started again, as the compose file's
-``restart: unless-stopped`` does: one started while the broker is away, whose
+A worker or beat that exits by itself is started again, as the compose
+file's ``restart: unless-stopped`` does: one started while the broker is away, whose
 pool process is killed before it first reaches the broker, exits with code 1
 (api/README.md, "When faults combine").
 
@@ -97,9 +97,10 @@ class Chaos:
 
     KINDS = ("worker", "pool", "broker", "redis", "database")
 
-    def __init__(self, stack, soak, rng):
+    def __init__(self, stack, soak, beat, rng):
         self.stack = stack
         self.soak = soak
+        self.beat = beat
         self.rng = rng
         self.workers = [self.new_worker(name).start() for name in WORKERS]
         self.servers = {"broker": stack.broker, "redis": stack.redis, "database": stack.database}
@@ -147,7 +148,12 @@ class Chaos:
         return min(self.away.values(), default=None)
 
     def supervise(self):
-        """Start again each worker that exited by itself, as ``restart: unless-stopped`` does."""
+        """Start again each worker that exited by itself, and beat, as ``restart: unless-stopped``
+        does."""
+        if not self.beat.running:
+            print(f"soak: beat exited with code {self.beat.process.returncode}: started again")
+            self.soak.exits.append(("beat", self.beat.process.returncode))
+            self.beat.launch()
         for index, worker in enumerate(self.workers):
             if worker.process.poll() is None:
                 continue
@@ -254,9 +260,8 @@ def test_no_workflow_is_lost_while_faults_come_one_after_another():
     rng = random.Random(SEED)
     soak = Soak()
     with PrivatePostgres() as database, private_stack(database, env=ENV) as stack:
-        chaos = Chaos(stack, soak, random.Random(rng.random()))
-        beat = stack.beat(every=ENV["REPAIR_EVERY"])
-        beat.start()
+        beat = stack.beat(every=ENV["REPAIR_EVERY"]).start()
+        chaos = Chaos(stack, soak, beat, random.Random(rng.random()))
         try:
             started = time.monotonic()
             until = started + SECONDS
@@ -295,7 +300,7 @@ def test_no_workflow_is_lost_while_faults_come_one_after_another():
         f"soak: seed {SEED}, {SECONDS:.0f} s, faults {dict(kinds)}: "
         f"{len(soak.accepted)} accepted, {len(right)} right, {len(wrong)} wrong, "
         f"{len(unfinished)} unfinished, {len(soak.refused)} refused, "
-        f"{len(soak.exits)} workers exited by themselves",
+        f"{len(soak.exits)} workers or beats exited by themselves",
         flush=True,
     )
     for line in wrong[:20]:

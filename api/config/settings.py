@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Celery beat's schedule, kept in the database: the schedules that users
+    # add, pause and delete through the API reach beat without a restart.
+    "django_celery_beat",
     "runs",
+    "schedules",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -243,10 +249,25 @@ SPECTACULAR_SETTINGS = {
 # take precedence, as in every day of the course.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")
-# The API's steps travel on a queue of their own, so that a day's worker left
-# running on Celery's default queue never takes them, nor the API's worker a
-# day's tasks.
+# Each kind of work travels on a queue of its own (api/README.md, "Queues by
+# kind"): the workflows' steps, on Celery's default queue for this app (so
+# that a day's worker left running on Celery's own default, celery, never
+# takes them, nor the API's worker a day's tasks); the webhooks that say a
+# workflow has ended; and the maintenance that beat sends (the repair, the
+# retention, the scheduled starts). A flood of one never delays another that
+# has workers of its own. A worker started without -Q reads all three;
+# `celery -A config worker -Q notifications` reads one.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "workflows")
+NOTIFICATIONS_QUEUE = os.environ.get("NOTIFICATIONS_QUEUE", "notifications")
+MAINTENANCE_QUEUE = os.environ.get("MAINTENANCE_QUEUE", "maintenance")
+CELERY_TASK_QUEUES = [
+    Queue(name) for name in (CELERY_TASK_DEFAULT_QUEUE, NOTIFICATIONS_QUEUE, MAINTENANCE_QUEUE)
+]
+# Tasks are routed by their names: steps.* take the default queue.
+CELERY_TASK_ROUTES = {
+    "webhooks.*": {"queue": NOTIFICATIONS_QUEUE},
+    "maintenance.*": {"queue": MAINTENANCE_QUEUE},
+}
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -336,18 +357,54 @@ STEP_RETRY_FOR = float(os.environ.get("STEP_RETRY_FOR", "600"))
 # what it repairs, and how.
 REPAIR_EVERY = float(os.environ.get("REPAIR_EVERY", "60"))
 STEP_STALLED_AFTER = float(os.environ.get("STEP_STALLED_AFTER", str(CELERY_TASK_TIME_LIMIT + 90)))
+# Finished workflows older than RETENTION_DAYS (30) are deleted, with their
+# steps and their webhooks' records, by a task that beat sends every
+# RETENTION_EVERY seconds (an hour), RETENTION_BATCH workflows per
+# transaction (runs/retention.py). Running workflows are never deleted.
+RETENTION_DAYS = float(os.environ.get("RETENTION_DAYS", "30"))
+RETENTION_EVERY = float(os.environ.get("RETENTION_EVERY", "3600"))
+RETENTION_BATCH = int(os.environ.get("RETENTION_BATCH", "500"))
 CELERY_BEAT_SCHEDULE = {
     "repair-stalled-steps": {
-        "task": "workflows.repair",
+        "task": "maintenance.repair",
         "schedule": REPAIR_EVERY,
         # A repair that waited for a worker past the next one is not needed.
         "options": {"expires": REPAIR_EVERY},
-    }
+    },
+    "delete-old-workflows": {
+        "task": "maintenance.retention",
+        "schedule": RETENTION_EVERY,
+        "options": {"expires": RETENTION_EVERY},
+    },
 }
-# The schedule is one task at a fixed interval: there is nothing to remember
-# across a restart of beat, so it keeps its schedule in memory and writes no
-# file.
-CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+# Beat reads its schedule from the database (django-celery-beat): the entries
+# above, which it writes there when it starts, and the schedules users make
+# (schedules/). One beat for the whole deployment, never two: each would send
+# every task.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Webhooks (webhooks/): each is signed as the Standard Webhooks specification
+# says, with WEBHOOK_SECRET (whsec_ and base64; `python -c "import
+# base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())"`
+# makes one). Without it, a workflow cannot ask for a webhook. A URL whose
+# host is a private, loopback or link-local address is refused, unless the
+# host is in WEBHOOK_ALLOWED_HOSTS (comma separated).
+WEBHOOK_SECRET = os.environ.get("WEBHOOK_SECRET", "")
+WEBHOOK_ALLOWED_HOSTS = [
+    host.strip() for host in os.environ.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if host.strip()
+]
+# A webhook is tried WEBHOOK_MAX_ATTEMPTS times at most (webhooks/tasks.py),
+# each waiting WEBHOOK_TIMEOUT seconds for an answer; between two, a wait drawn
+# from nothing to WEBHOOK_BACKOFF seconds doubled with every attempt, at most
+# WEBHOOK_BACKOFF_MAX. The repair sends again a pending webhook whose record has
+# not moved for WEBHOOK_STALLED_AFTER seconds: its task was lost.
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "5"))
+WEBHOOK_BACKOFF = float(os.environ.get("WEBHOOK_BACKOFF", "5"))
+WEBHOOK_BACKOFF_MAX = float(os.environ.get("WEBHOOK_BACKOFF_MAX", "600"))
+WEBHOOK_STALLED_AFTER = float(
+    os.environ.get("WEBHOOK_STALLED_AFTER", str(WEBHOOK_BACKOFF_MAX + WEBHOOK_TIMEOUT + 300))
+)
 
 LOGGING = {
     "version": 1,

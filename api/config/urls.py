@@ -1,11 +1,13 @@
 """The API's URLs.
 
 - ``/``: the old tutorial's two commands (start a workflow; the states of task ids)
-- ``/api/workflows/``, ``/api/testcases/``, ``/api/health/``: the API
+- ``/api/workflows/``, ``/api/schedules/``, ``/api/testcases/``, ``/api/health/``: the API
 - ``/api/schema/``: its OpenAPI 3 schema; ``/api/docs/``: the schema as an interactive page
 - ``/accounts/login/``, ``/accounts/logout/``: the pages' login (Django's own views)
 - ``/workflows/``: the workflows as web pages, and a form that starts one;
   ``/workflows/{id}/``: one workflow's steps, updated while it runs
+- ``/schedules/``: the user's schedules, their pause, resume and delete buttons, and a
+  form that adds one
 """
 
 from django.contrib.auth import views as auth_views
@@ -14,6 +16,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from runs import pages
 from runs.tutorial import RootView
+from schedules import pages as schedule_pages
 
 urlpatterns = [
     path("", RootView.as_view(), name="root"),
@@ -29,6 +32,12 @@ urlpatterns = [
         r"^workflows/(?P<pk>[0-9a-f-]{36})/(?P<action>cancel|relaunch|resume)/$",
         pages.workflow_action,
         name="workflow-page-action",
+    ),
+    path("schedules/", schedule_pages.schedule_list, name="schedule-pages"),
+    re_path(
+        r"^schedules/(?P<pk>[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})/(?P<action>pause|resume|delete)/$",
+        schedule_pages.schedule_action,
+        name="schedule-page-action",
     ),
 ]
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import celery_app
+from webhooks import notifications
 
 from .models import Step, Workflow
 from .summaries import summarize
@@ -74,17 +75,22 @@ def step_ids(result):
     return ids[::-1]
 
 
-def start(testcase, job_data, owner=None):
+def start(testcase, job_data, owner=None, notify_url="", schedule=None, store_with=None):
     """Send the test case's chain to the broker and return the stored ``Workflow``.
 
     ``owner``: the user who starts it, and who alone will see it (with staff);
     nobody, for the anonymous reader of a course run on their own machine.
+    ``notify_url``: where to send a webhook when it ends (webhooks/).
+    ``schedule``: the schedule that starts it (schedules/).
+    ``store_with``: as for ``launch``.
     """
-    workflow = Workflow(testcase=testcase, job_data=job_data, owner=owner)
-    return launch(workflow, TESTCASES[testcase].steps)
+    workflow = Workflow(
+        testcase=testcase, job_data=job_data, owner=owner, notify_url=notify_url, schedule=schedule
+    )
+    return launch(workflow, TESTCASES[testcase].steps, store_with=store_with)
 
 
-def launch(workflow, names, carried=()):
+def launch(workflow, names, carried=(), store_with=None):
     """Store ``workflow`` with its steps ``names``, then send the chain of those not ``carried``.
 
     ``carried``: the steps, in order, that succeeded in the workflow this one
@@ -96,6 +102,12 @@ def launch(workflow, names, carried=()):
     because the worker looks up each step's row when the step starts. If the
     broker does not take the chain, the workflow is deleted again, and
     ``NotSent`` says why: no record is kept of a workflow that never started.
+
+    ``store_with``: a function that stores what belongs with the workflow (the
+    Idempotency-Key of the request that starts it, ``runs/idempotency.py``),
+    called with it in the transaction that stores it: what it stores is
+    committed with the workflow or not at all, and deleted with it. What it
+    raises (an ``IntegrityError``) stores nothing, and sends nothing.
     """
     previous = carried[-1].result if carried else None
     workflow_chain = job_chain(names[len(carried) :], workflow.job_data, previous)
@@ -112,6 +124,8 @@ def launch(workflow, names, carried=()):
     with transaction.atomic():
         workflow.save()
         Step.objects.bulk_create(steps)
+        if store_with is not None:
+            store_with(workflow)
     # The API answers with the workflow as it was launched, without reading it back.
     workflow.summary = summarize(steps, cancelled=False)
     try:
@@ -200,6 +214,8 @@ def cancel(workflow):
         if workflow.cancelled_at is None:
             workflow.cancelled_at = timezone.now()
             workflow.save(update_fields=["cancelled_at"])
+        # The workflow has ended (REVOKED): its webhook, if it asked for one.
+        notifications.notify_if_ended(workflow)
     if task_ids:
         try:
             celery_app.control.revoke(task_ids)
@@ -209,14 +225,20 @@ def cancel(workflow):
     return refreshed(workflow)
 
 
-def relaunch(workflow):
-    """Start a new workflow with the test case and the job data of ``workflow``."""
+def relaunch(workflow, store_with=None):
+    """Start a new workflow with the test case, the job data and the webhook of ``workflow``."""
     if workflow.testcase not in TESTCASES:
         raise Conflict(f"the test case {workflow.testcase!r} no longer exists")
-    return start(workflow.testcase, workflow.job_data, owner=workflow.owner)
+    return start(
+        workflow.testcase,
+        workflow.job_data,
+        owner=workflow.owner,
+        notify_url=workflow.notify_url,
+        store_with=store_with,
+    )
 
 
-def resume(workflow):
+def resume(workflow, store_with=None):
     """Start a new workflow that goes on where ``workflow``, failed or cancelled, stopped.
 
     Its first step is the first one that did not succeed, and it is handed
@@ -243,8 +265,9 @@ def resume(workflow):
         job_data=workflow.job_data,
         resumed_from=workflow,
         owner=workflow.owner,
+        notify_url=workflow.notify_url,
     )
-    return launch(resumed, [step.name for step in steps], carried)
+    return launch(resumed, [step.name for step in steps], carried, store_with)
 
 
 def refreshed(workflow):

@@ -38,6 +38,16 @@ class Workflow(models.Model):
         on_delete=models.CASCADE,
         related_name="workflows",
     )
+    # Where to send a webhook when the workflow ends (webhooks/); none if blank.
+    notify_url = models.URLField(max_length=2000, blank=True)
+    # The schedule that started it (schedules/); none for a workflow a user started.
+    schedule = models.ForeignKey(
+        "schedules.Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="workflows",
+    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -122,3 +132,40 @@ def task_states(task_ids, workflows=None):
     )
     known = {step.task_id: step.state for workflow in workflows for step in workflow.summary.steps}
     return {task_id: known.get(task_id, summaries.UNKNOWN) for task_id in task_ids}
+
+
+class IdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` that a client sent with a start, and the workflow that start started.
+
+    The same key with the same request, from the same client, answers that
+    workflow again for a day rather than start another (``runs/idempotency.py``).
+    The row is stored in the transaction that stores the workflow, and goes with it.
+    """
+
+    # Who sent the key: "user:<id>", or "anonymous" for the reader of
+    # API_ALLOW_ANONYMOUS, who has no user. Not the workflow's owner, which is
+    # NULL for that reader: a unique constraint holds NULLs apart, on SQLite
+    # as on PostgreSQL (before 15's NULLS NOT DISTINCT), and two retries of an
+    # anonymous start would each start a workflow.
+    client = models.CharField(max_length=50)
+    key = models.CharField(max_length=255)
+    # The SHA-256 of the request's method, path and JSON body, in canonical form.
+    fingerprint = models.CharField(max_length=64)
+    workflow = models.OneToOneField(
+        Workflow, on_delete=models.CASCADE, related_name="idempotency_key"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Whether the request that stored the key has sent its workflow's chain:
+    # until then, the same key answers 409, for the chain may yet be refused.
+    sent = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = (
+            # The database decides which of two requests with one key starts
+            # the workflow: the second insert waits for the first to commit,
+            # then fails, and that request answers the first one's workflow.
+            models.UniqueConstraint(fields=("client", "key"), name="one_start_per_key"),
+        )
+
+    def __str__(self):
+        return f"{self.client} {self.key!r} → {self.workflow_id}"

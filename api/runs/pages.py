@@ -13,11 +13,15 @@ request at a time, and an event stream would hold one of them for as long as
 a page stays open; a poll is one short request, and two queries (the
 workflow, and all its steps at once), whatever the number of steps. A step
 changes every few seconds at most, so once a second shows every change.
+A workflow that asked for a webhook (``notify_url``) shows its notification
+and every attempt to deliver it, and its page keeps asking while the webhook
+is still being tried.
 """
 
 import json
 from dataclasses import asdict
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -105,9 +109,25 @@ def seconds_between(start, end):
     return f"{(end - start).total_seconds():.1f} s" if start and end else ""
 
 
+def notification_of(workflow):
+    """The webhook of ``workflow``'s end (``webhooks.Notification``); None before it has one.
+
+    Two more queries (the notification, its attempts) for a workflow that asked
+    for a webhook; none for one that did not.
+    """
+    if not workflow.notify_url:
+        return None
+    try:
+        return workflow.notification
+    except ObjectDoesNotExist:
+        return None
+
+
 def live_context(request, workflow):
-    """What the live part of a workflow's page shows: its state, progress, steps and buttons."""
+    """What the live part of a workflow's page shows: its state, progress, steps, webhook
+    and buttons."""
     now = timezone.now()
+    notification = notification_of(workflow)
     summary = workflow.summary
     steps = [
         {
@@ -125,6 +145,11 @@ def live_context(request, workflow):
         "summary": summary,
         "steps": steps,
         "finished": summary.finished,
+        "notification": notification,
+        # The page stops asking once nothing on it can change: the workflow has
+        # finished, and its webhook, if any, is no longer being tried.
+        "settled": summary.finished
+        and not (workflow.notify_url and (notification is None or notification.state == "pending")),
         "can_cancel": not summary.finished,
         "can_resume": summary.state in {"FAILURE", "REVOKED"},
         "live_url": reverse("workflow-page-live", args=[workflow.id]),

@@ -3,7 +3,10 @@
 JobStep (``runs/base.py``) calls these from the process that runs the step,
 and the repair task (``runs/repair.py``) when a step's record fell behind.
 Each is one short transaction on the step's row, found by its task id: many
-worker processes write at once, and SQLite lets one write at a time.
+worker processes write at once, and SQLite lets one write at a time. An end
+(SUCCESS, FAILURE) is recorded in the same transaction as the webhook it may
+make (``webhooks.notifications``): a workflow whose last step this was, and
+that asked for one, gets its notification with the end, or neither.
 
 A record only ever moves forward: once a step has ended (``ENDED``), nothing
 here changes its state again. A step may run twice (its message delivered
@@ -23,6 +26,8 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
+
+from webhooks import notifications
 
 from .models import Step
 
@@ -111,6 +116,7 @@ def begin(task_id, redelivered):
             step.error = f"WorkerLostTooOften: {WorkerLostTooOften(step)}"
             step.finished_at = timezone.now()
             step.save(update_fields=["state", "error", "finished_at", "lost_runs", "updated_at"])
+            notifications.notify_if_ended(step.workflow)
             return ended(step)
         step.state = states.STARTED
         step.tries += 1
@@ -124,15 +130,17 @@ def begin(task_id, redelivered):
 
 def succeed(task_id, result):
     """Record the step's result; True if the row took it (it had not ended before)."""
-    return bool(
-        Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
+    with transaction.atomic():
+        changed = Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
             state=states.SUCCESS,
             result=result,
             error="",
             finished_at=timezone.now(),
             updated_at=timezone.now(),
         )
-    )
+        if changed:
+            notifications.step_ended(task_id)
+    return bool(changed)
 
 
 def retry(task_id, error):
@@ -144,11 +152,13 @@ def retry(task_id, error):
 
 def fail(task_id, error):
     """Record that the step failed, and why; True if the row took it (it had not ended before)."""
-    return bool(
-        Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
+    with transaction.atomic():
+        changed = Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
             state=states.FAILURE, error=error, finished_at=timezone.now(), updated_at=timezone.now()
         )
-    )
+        if changed:
+            notifications.step_ended(task_id)
+    return bool(changed)
 
 
 def touch(step):

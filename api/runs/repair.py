@@ -40,10 +40,12 @@ from datetime import timedelta
 from celery import states
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
+from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from config import celery_app
+from webhooks import notifications
 
 from . import jobs, records
 from .base import JobStep, describe
@@ -124,7 +126,12 @@ def held_by_workers():
 
 def repair_stalled_steps(after):
     """Repair the steps whose record has not moved for ``after`` seconds; what was done, in words."""
-    done = []
+    # The webhooks whose task was lost: a notification is made with its
+    # workflow's end (the ends copied below make theirs too), its task sent after.
+    done = [
+        f"webhook {notification_id}: its task was lost: sent it again"
+        for notification_id in notifications.send_stalled(settings.WEBHOOK_STALLED_AFTER)
+    ]
     unknown = []
     for step in stalled_steps(after):
         end = recorded_end(step.task_id)

@@ -6,7 +6,13 @@ that a client (or a test generator such as schemathesis) can tell a body the
 API accepts from one it refuses before sending it. ``document_refusals`` adds
 the answers that come from outside the views (a missing user, a body too
 large, too many starts), and their headers, to every operation they apply to.
+
+A start may also ask for a webhook when the workflow ends (``notify_url``),
+where the server can sign one: the schema offers it only when WEBHOOK_SECRET
+is set, since every value would be refused otherwise.
 """
+
+from django.conf import settings
 
 from .testcases import TESTCASES
 
@@ -29,8 +35,22 @@ def operands_schema(needs):
     return {**schema, "items": NUMBER, "minItems": needs.count, "maxItems": needs.count}
 
 
+#: A start's notify_url (webhooks/): where the webhook of the workflow's end goes.
+NOTIFY_URL = {
+    "type": "string",
+    "format": "uri",
+    "pattern": "^https?://",
+    "maxLength": 2000,
+    "description": (
+        "Where to POST a signed webhook (Standard Webhooks) when the workflow ends: an http or "
+        "https URL whose host is a public address, or one of WEBHOOK_ALLOWED_HOSTS"
+    ),
+}
+
+
 def testcase_request(name):
     steps = TESTCASES[name].needs
+    webhook = {"notify_url": NOTIFY_URL} if settings.WEBHOOK_SECRET else {}
     return {
         "type": "object",
         "title": name,
@@ -43,6 +63,7 @@ def testcase_request(name):
                 "additionalProperties": False,
                 "example": TESTCASES[name].example,
             },
+            **webhook,
         },
         "required": ["testcase", "job_data"],
         "additionalProperties": False,

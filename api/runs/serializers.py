@@ -3,9 +3,12 @@ import math
 import uuid
 from typing import ClassVar
 
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
+
+from webhooks.serializers import NotifyURLField, WorkflowNotificationSerializer
 
 from . import jobs
 from .models import Step, Workflow
@@ -150,21 +153,43 @@ LINKS = {
 }
 
 
-@extend_schema_field(
-    {"type": "object", "properties": {name: {"type": "string", "format": "uri"} for name in LINKS}}
-)
-class LinksField(serializers.Field):
-    """A workflow's ``LINKS``, as URLs."""
+def links_field(links):
+    """A read-only field of an object's ``links`` (name: the view each leads to), as URLs;
+    the schema names each of them."""
 
-    def __init__(self, **kwargs):
-        # The links are made from the whole workflow (its id), not from one attribute of it.
-        super().__init__(source="*", read_only=True, **kwargs)
-
-    def to_representation(self, workflow):
-        request = self.context.get("request")
-        return {
-            name: reverse(view, args=[workflow.id], request=request) for name, view in LINKS.items()
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {name: {"type": "string", "format": "uri"} for name in links},
         }
+    )
+    class LinksField(serializers.Field):
+        def __init__(self, **kwargs):
+            # The links are made from the whole object (its id), not from one attribute of it.
+            super().__init__(source="*", read_only=True, **kwargs)
+
+        def to_representation(self, instance):
+            request = self.context.get("request")
+            return {
+                name: reverse(view, args=[instance.id], request=request)
+                for name, view in links.items()
+            }
+
+    return LinksField()
+
+
+class WorkflowListSerializer(serializers.ListSerializer):
+    """A page of workflows, with their webhooks' notifications and attempts read in two
+    queries for the whole page (none if no workflow there asked for one), as the view
+    reads their steps in one."""
+
+    def to_representation(self, data):
+        workflows = list(data.all() if hasattr(data, "all") else data)
+        # Only those that asked for a webhook can have one.
+        prefetch_related_objects(
+            [workflow for workflow in workflows if workflow.notify_url], "notification__attempts"
+        )
+        return super().to_representation(workflows)
 
 
 class WorkflowSerializer(serializers.ModelSerializer):
@@ -172,7 +197,8 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     Its state, progress, result, error and steps come from the workflow's
     summary (``Workflow.summary``), made from its steps as the database
-    records them.
+    records them. ``notify_url`` asks for a webhook when it ends; its
+    ``notification`` says whether it arrived (webhooks/).
     """
 
     url = serializers.HyperlinkedIdentityField(view_name="workflow-detail")
@@ -211,7 +237,16 @@ class WorkflowSerializer(serializers.ModelSerializer):
         help_text="Which step failed and why, once FAILURE",
     )
     steps = StepSerializer(source="summary.steps", many=True, read_only=True)
-    links = LinksField()
+    links = links_field(LINKS)
+    notify_url = NotifyURLField()
+    notification = WorkflowNotificationSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The webhook of the workflow's end, once it has ended; null without notify_url",
+    )
+    schedule = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The schedule that started it, if one did"
+    )
 
     class Meta:
         model = Workflow
@@ -230,8 +265,12 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "error",
             "steps",
             "links",
+            "notify_url",
+            "notification",
+            "schedule",
         )
         read_only_fields = ("cancelled_at", "resumed_from")
+        list_serializer_class = WorkflowListSerializer
 
     def to_internal_value(self, data):
         # A field the API does not know is refused rather than ignored: a
@@ -242,7 +281,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
             if unknown:
                 raise serializers.ValidationError(
                     {
-                        name: ["unknown field: a workflow starts from testcase and job_data only"]
+                        name: [
+                            "unknown field: a workflow starts from testcase and job_data only "
+                            "(and notify_url, for a webhook when it ends)"
+                        ]
                         for name in unknown
                     }
                 )
@@ -256,7 +298,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data):
         return jobs.start(
-            validated_data["testcase"], validated_data["job_data"], validated_data.get("owner")
+            validated_data["testcase"],
+            validated_data["job_data"],
+            validated_data.get("owner"),
+            notify_url=validated_data.get("notify_url", ""),
         )
 
 

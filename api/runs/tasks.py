@@ -1,5 +1,6 @@
 """The steps of a job, as in day 7: each reads its operands from job_data and returns a dict;
-and the periodic task that repairs the steps whose record stopped moving.
+and the periodic tasks of maintenance: the repair of the steps whose record stopped moving,
+and the retention that deletes old finished workflows.
 
 ``@shared_task`` binds the tasks to the project's Celery app (config/celery.py),
 which finds this module by itself (``app.autodiscover_tasks()``).
@@ -12,7 +13,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from . import repair
+from . import idempotency, repair, retention
 from .base import JobStep, LoggedTask
 from .testcases import step_needs
 
@@ -75,10 +76,23 @@ def sub(*, job_data, **previous):
     return {"sub_result": finite("sub", x - y)}
 
 
-@shared_task(base=LoggedTask, name="workflows.repair", ignore_result=True)
+@shared_task(base=LoggedTask, name="maintenance.repair", ignore_result=True)
 def repair_stalled_steps():
     """Celery beat sends this every REPAIR_EVERY seconds (config/settings.py): runs/repair.py.
 
     Returns how many steps it repaired; the log says which, and how.
     """
     return len(repair.repair_stalled_steps(after=settings.STEP_STALLED_AFTER))
+
+
+@shared_task(base=LoggedTask, name="maintenance.retention", ignore_result=True)
+def delete_old_workflows():
+    """Celery beat sends this every RETENTION_EVERY seconds (config/settings.py): runs/retention.py;
+    and the Idempotency-Keys older than a day go too (runs/idempotency.py).
+
+    Returns how many workflows it deleted.
+    """
+    idempotency.forget_expired()
+    return retention.delete_old_workflows(
+        days=settings.RETENTION_DAYS, batch=settings.RETENTION_BATCH
+    )

@@ -10,4 +10,5 @@ router.register("testcases", views.TestcaseViewSet, basename="testcase")
 urlpatterns = [
     path("health/", views.health, name="health"),
     path("", include(router.urls)),
+    path("", include("schedules.urls")),
 ]

@@ -1,3 +1,5 @@
+import functools
+
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -11,7 +13,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from . import jobs
+from . import idempotency, jobs
 from .access import owner_of_new, visible_workflows
 from .health import check_services
 from .limits import StartRateThrottle
@@ -30,6 +32,32 @@ INVALID = OpenApiResponse(
     {"type": "object", "additionalProperties": True},
     description="The body names each field that is wrong, and why",
 )
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    {"type": "string", "pattern": idempotency.PATTERN},
+    OpenApiParameter.HEADER,
+    description=(
+        "A key of yours for this start, such as a UUID: 1 to 255 printable ASCII characters, "
+        'bare (Stripe\'s form) or as a quoted string ("..."). Sent again with the same request '
+        "within 24 hours, it answers the workflow that the first request started, and starts "
+        "nothing."
+    ),
+)
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    {"type": "string", "enum": ["true"]},
+    OpenApiParameter.HEADER,
+    response=[202],
+    description="The workflow was started by an earlier request with this Idempotency-Key",
+)
+INVALID_KEY = OpenApiResponse(
+    {"type": "object", "additionalProperties": True},
+    description="The body names each field that is wrong, or the Idempotency-Key header, and why",
+)
+KEY_REUSED = OpenApiResponse(
+    ERROR, description="The Idempotency-Key started a workflow for another request"
+)
+KEY_IN_USE = "the first request with this Idempotency-Key is still being answered"
 
 
 @extend_schema(tags=["workflows"])
@@ -67,22 +95,28 @@ class WorkflowViewSet(
     def get_throttles(self):
         return [StartRateThrottle()] if self.action in self.starts else []
 
-    def perform_create(self, serializer):
-        serializer.save(owner=owner_of_new(self.request))
-
     @extend_schema(
         request={"application/json": START_REQUEST},
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={
             202: WorkflowSerializer,
-            400: INVALID,
+            400: INVALID_KEY,
+            409: OpenApiResponse(ERROR, description=KEY_IN_USE.capitalize()),
+            422: KEY_REUSED,
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
         },
     )
     def create(self, request, *args, **kwargs):
-        response = super().create(request, *args, **kwargs)
-        # Accepted, not created: the workflow runs from now on.
-        response.status_code = status.HTTP_202_ACCEPTED
-        return response
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        owner = owner_of_new(request)
+
+        def start(store_with):
+            # The serializer's fields are jobs.start's arguments; store_with
+            # stores the request's Idempotency-Key with the workflow.
+            return jobs.start(**serializer.validated_data, owner=owner, store_with=store_with)
+
+        return self.accepted(*idempotency.start_once(request, start))
 
     def get_object(self):
         try:
@@ -106,26 +140,39 @@ class WorkflowViewSet(
 
     @extend_schema(
         request=None,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={
             202: WorkflowSerializer,
+            400: INVALID_KEY,
             404: OpenApiResponse(ERROR),
-            409: OpenApiResponse(ERROR, description="The test case no longer exists"),
+            409: OpenApiResponse(
+                ERROR, description=f"The test case no longer exists, or {KEY_IN_USE}"
+            ),
+            422: KEY_REUSED,
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
         },
     )
     @action(detail=True, methods=["post"])
     def relaunch(self, request, pk=None):
         """Start a new workflow with the same test case and job data."""
-        return self.accepted(jobs.relaunch(self.get_object()))
+        workflow = self.get_object()
+        return self.accepted(
+            *idempotency.start_once(request, functools.partial(jobs.relaunch, workflow))
+        )
 
     @extend_schema(
         request=None,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={
             202: WorkflowSerializer,
+            400: INVALID_KEY,
             404: OpenApiResponse(ERROR),
             409: OpenApiResponse(
-                ERROR, description="The workflow is running or has succeeded: nothing to resume"
+                ERROR,
+                description="The workflow is running or has succeeded: nothing to resume; "
+                f"or {KEY_IN_USE}",
             ),
+            422: KEY_REUSED,
             503: OpenApiResponse(ERROR, description="The broker is not reachable"),
         },
     )
@@ -137,14 +184,20 @@ class WorkflowViewSet(
         their results and do not run again; the first one that did not is
         handed the last one's result.
         """
-        return self.accepted(jobs.resume(self.get_object()))
-
-    def accepted(self, workflow):
-        """202 Accepted, with the new workflow and its Location."""
-        data = self.get_serializer(workflow).data
-        return Response(
-            data, status=status.HTTP_202_ACCEPTED, headers=self.get_success_headers(data)
+        workflow = self.get_object()
+        return self.accepted(
+            *idempotency.start_once(request, functools.partial(jobs.resume, workflow))
         )
+
+    def accepted(self, workflow, replayed=False):
+        """202 Accepted, with the new workflow and its Location; ``replayed``: the workflow that
+        an earlier request with the same Idempotency-Key started, which the header says."""
+        data = self.get_serializer(workflow).data
+        headers = self.get_success_headers(data)
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        # Accepted, not created: the workflow runs from now on.
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 def describe_testcase(name):

@@ -1,6 +1,7 @@
 """The API's processes for a test: its worker on the test database, ``make serve``, ``manage.py``."""
 
 import contextlib
+import hashlib
 import subprocess
 import sys
 from urllib.parse import quote
@@ -9,8 +10,10 @@ from sprout import DayWorker
 from sprout.api import API, api_env
 from sprout.serve import Served
 from sprout.services import broker_connection
+from sprout.worker import API_QUEUE_VARIABLES, api_queues
 
 from .days import unique_queue
+from .webhooks import WORKER_ENV as WEBHOOKS_WORKER_ENV
 
 
 def database_url(settings):
@@ -28,32 +31,54 @@ def database_url(settings):
     return f"postgres://{user}{password}@{host}/{quote(settings['NAME'])}"
 
 
-@contextlib.contextmanager
-def api_worker(name, *, env=None, options=()):
-    """The API's worker, on a queue of its own and on the test database, while the block runs.
+#: The environment of the API's worker for the modules that need no delay of
+#: their own: steps of 0.2 s (a step can be caught running, and cancelled),
+#: and the tests' webhooks. Those modules share one worker.
+SHARED_WORKER_ENV = {"TASK_DELAY": "0.2", **WEBHOOKS_WORKER_ENV}
 
-    The API's app sends its steps to that queue meanwhile, and the worker
-    writes them where the test reads them. Use it in a module-scoped fixture
-    that depends on ``django_db_setup``, so that the test database exists.
+
+def worker_key(env, options=()):
+    """What tells one API worker of the tests from another: its environment and its options,
+    as a short name. Modules that ask for the same share one worker (conftest.py), in one
+    process (xdist_groups.py)."""
+    text = "\n".join([*(f"{name}={value}" for name, value in sorted(env.items())), *options])
+    return "api-worker-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def start_api_worker(name, *, env=None, options=()):
+    """The API's worker, on queues of its own and on the test database, started.
+
+    It writes the steps where the tests read them. Call it once the test
+    database exists (after ``django_db_setup``), and ``send_to`` it before a
+    module's first message; ``stop_api_worker`` at the end of the session.
     """
     from django.db import connection
-
-    from config import celery_app
 
     env = {"DATABASE_URL": database_url(connection.settings_dict), **(env or {})}
     worker = DayWorker(
         "api", folder=API, app="config", queue=unique_queue(name), env=env, options=options
     )
-    default_queue = celery_app.conf.task_default_queue
-    # Before the first message is sent: the API's steps go to this worker.
-    celery_app.conf.task_default_queue = worker.queue
-    try:
-        yield worker.start()
-    finally:
-        # As for a day's worker: ask it to stop, and go on without waiting.
-        worker.stop(wait=False)
-        celery_app.conf.task_default_queue = default_queue
-        worker.delete_queue()
+    return worker.start()
+
+
+def send_to(worker):
+    """Make what the API sends in this process go to ``worker``'s queues, as config/settings.py
+    routes it from the variables: the steps, the webhooks, the maintenance."""
+    from config import celery_app
+
+    steps, notifications, maintenance = worker.queues
+    celery_app.conf.update(
+        task_default_queue=steps,
+        task_routes={
+            "webhooks.*": {"queue": notifications},
+            "maintenance.*": {"queue": maintenance},
+        },
+    )
+
+
+def stop_api_worker(worker):
+    worker.stop()
+    worker.delete_queue()
 
 
 def manage(*arguments, env):
@@ -72,9 +97,10 @@ def served(name, folder, env=None):
     queue of their own, removed afterwards; ``env`` adds to its environment.
     What it printed is printed at the end, for pytest to show when a test failed.
     """
+    queues = api_queues(unique_queue(name))
     env = {
         "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-        "CELERY_TASK_DEFAULT_QUEUE": unique_queue(name),
+        **dict(zip(API_QUEUE_VARIABLES, queues, strict=True)),
         **(env or {}),
     }
     try:
@@ -83,7 +109,8 @@ def served(name, folder, env=None):
             print(stack.output())
     finally:
         with broker_connection() as connection:
-            connection.default_channel.queue_delete(env["CELERY_TASK_DEFAULT_QUEUE"])
+            for queue in queues:
+                connection.default_channel.queue_delete(queue)
 
 
 @contextlib.contextmanager

@@ -9,62 +9,15 @@ workflows through the API, as a client would.
 """
 
 import contextlib
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from kombu import Connection
 
 from sprout import DayWorker
-from sprout.api import API, FINISHED, ApiServer, api_env
-from sprout.processes import celery_executable, spawn, terminate, wait_until_answers
+from sprout.api import API, FINISHED, ApiServer, Beat
 
 from .private_services import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
-
-
-class Beat:
-    """Celery beat for the API's app, which sends its periodic tasks (the repair of stalled steps).
-
-    env: on top of this process's environment, as for ``ApiServer``: the
-    broker's URL, ``REPAIR_EVERY``...
-    """
-
-    def __init__(self, env=None):
-        self.env = api_env(env)
-        self.folder = tempfile.TemporaryDirectory(prefix="api-beat-")
-        self.log_path = Path(self.folder.name) / "beat.log"
-        self.process = None
-        self._log_text = ""
-
-    def start(self, timeout=30):
-        with open(self.log_path, "wb") as log:
-            command = [celery_executable(), "-A", "config", "beat", "-l", "INFO"]
-            self.process = spawn(command, cwd=API, env=self.env, stdout=log)
-        wait_until_answers(
-            self.process, lambda: "beat: Starting..." in self.log(), name="celery beat",
-            timeout=timeout, log=self.log, stop=self.stop,
-        )  # fmt: skip
-        return self
-
-    def stop(self, timeout=10):
-        if self.process is not None:
-            terminate(self.process, timeout)
-        # What it logged stays readable once its folder is gone.
-        self._log_text = self.log()
-        self.folder.cleanup()
-        return None if self.process is None else self.process.returncode
-
-    def log(self):
-        if self.log_path.exists():
-            return self.log_path.read_text(errors="replace")
-        return self._log_text
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
 
 @dataclass

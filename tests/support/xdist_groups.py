@@ -12,14 +12,17 @@ from pathlib import Path
 
 from xdist.scheduler import LoadGroupScheduling
 
-# Each group of outage tests, each run of make demo and the browser's tests
-# take a minute or so; the default-queue tests, the API's modules and the
-# tests that start make serve or JupyterLab half that; a notebook takes ten
-# seconds or so; a day's module a few.
-LONGEST = {"test_api_outages", "test_browser"}
+from .api_stack import worker_key
+
+# Each group of outage tests, each run of make demo, the browser's tests and
+# the API's notebook take a minute or so; the default-queue tests, the API's
+# modules and the tests that start make serve or JupyterLab half that; a day's
+# notebook takes ten seconds or so; a day's module a few.
+LONGEST = {"test_api_outages", "test_browser", "api_workflows"}
 LONGER = {
     "test_api", "test_api_errors", "test_api_faults", "test_access", "test_pages",
     "test_schema", "test_clients", "test_deploy", "test_serve", "test_lab", "test_benchmarks",
+    "test_webhooks", "test_idempotency", "test_schedules",
 }  # fmt: skip
 DEFAULT_QUEUE = "default-queue"
 
@@ -30,8 +33,12 @@ def group(item):
     if item.get_closest_marker("default_queue"):
         # Their workers read Celery's default queue, as a reader's does: one at a time.
         return DEFAULT_QUEUE
-    if {"day", "api_worker"} & fixtures or item.path.stem.startswith("test_api"):
-        # The tests of a day's module, and the API's, share the worker their module starts.
+    if "api_worker" in fixtures:
+        # The API's modules that ask for the same worker share it, in one process.
+        module = item.module
+        return worker_key(module.API_WORKER_ENV, getattr(module, "API_WORKER_OPTIONS", ()))
+    if "day" in fixtures or item.path.stem.startswith("test_api"):
+        # The tests of a day's module share the worker their module starts.
         return item.path.stem
     if item.path.suffix == ".ipynb":
         return item.path.name  # a notebook's cells run in order, in one kernel
