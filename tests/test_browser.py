@@ -157,6 +157,37 @@ def test_the_list_shows_the_newest_workflow_first_with_its_state_and_progress(pa
     assert cells[4].endswith(" ago")
 
 
+def test_a_schedule_added_on_its_page_runs_and_is_paused_and_deleted_with_its_buttons(page):
+    """The schedules page, on make serve's stack with its one Celery beat."""
+    page.goto("/schedules/")
+    page.select_option("#testcase", "ESG-TC03")
+    page.fill("#every", "2")
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_url(re.compile(r"/schedules/$"))
+    row = page.locator("tbody tr").first
+    assert "every 2 s" in row.inner_text() and "active" in row.inner_text()
+    schedule_id = row.get_attribute("id").removeprefix("schedule-")
+    # Beat reads the new schedule within 5 s, then starts it every 2 s.
+    deadline = time.monotonic() + 30
+    while int(row.locator("td").nth(4).inner_text()) < 1:
+        assert time.monotonic() < deadline, "the schedule never ran"
+        time.sleep(0.5)
+        page.reload()
+        row = page.locator(f"#schedule-{schedule_id}")
+    row.get_by_role("button", name="Pause").click()
+    row = page.locator(f"#schedule-{schedule_id}")
+    assert "paused" in row.inner_text()
+    assert row.get_by_role("button", name="Resume").is_visible()
+    # The workflow it started says so on its page.
+    page.goto("/workflows/")
+    page.locator("tbody tr", has_text="ESG-TC03").first.locator("a").first.click()
+    assert "Started by" in page.inner_text("main") and schedule_id[:8] in page.content()
+    page.goto("/schedules/")
+    page.locator(f"#schedule-{schedule_id}").get_by_role("button", name="Delete").click()
+    page.wait_for_url(re.compile(r"/schedules/$"))
+    assert page.locator(f"#schedule-{schedule_id}").count() == 0
+
+
 def test_with_javascript_off_the_page_is_right_as_the_server_renders_it(browser, served):
     context = browser.new_context(base_url=served.url, java_script_enabled=False)
     page = context.new_page()

@@ -192,7 +192,22 @@ class WorkflowListSerializer(serializers.ListSerializer):
         return super().to_representation(workflows)
 
 
-class WorkflowSerializer(serializers.ModelSerializer):
+class RefusesUnknownFields:
+    """A serializer that refuses a field it does not know rather than ignore it: a misspelt
+    "job_data" must not start a workflow on no data. ``unknown_field`` says what it takes."""
+
+    unknown_field = "unknown field"
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data.keys()) - writable)
+            if unknown:
+                raise serializers.ValidationError({name: [self.unknown_field] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class WorkflowSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     """A workflow: the test case and job data it was started with, and the state of its steps.
 
     Its state, progress, result, error and steps come from the workflow's
@@ -272,23 +287,10 @@ class WorkflowSerializer(serializers.ModelSerializer):
         read_only_fields = ("cancelled_at", "resumed_from")
         list_serializer_class = WorkflowListSerializer
 
-    def to_internal_value(self, data):
-        # A field the API does not know is refused rather than ignored: a
-        # misspelt "job_data" must not start a workflow on no data.
-        if hasattr(data, "keys"):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data.keys()) - writable)
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: [
-                            "unknown field: a workflow starts from testcase and job_data only "
-                            "(and notify_url, for a webhook when it ends)"
-                        ]
-                        for name in unknown
-                    }
-                )
-        return super().to_internal_value(data)
+    unknown_field = (
+        "unknown field: a workflow starts from testcase and job_data only "
+        "(and notify_url, for a webhook when it ends)"
+    )
 
     def validate(self, attrs):
         errors = job_data_errors(attrs["testcase"], attrs["job_data"])

@@ -15,7 +15,7 @@ from celery.schedules import crontab
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from runs.serializers import WorkflowSerializer, json_kind, links_field
+from runs.serializers import RefusesUnknownFields, WorkflowSerializer, json_kind, links_field
 
 from .models import CRONTAB_FIELDS
 
@@ -148,7 +148,7 @@ LINKS = {
 }
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(RefusesUnknownFields, serializers.Serializer):
     """A schedule: what it starts, when, whether it is paused, and the workflows it started."""
 
     id = serializers.UUIDField(read_only=True)
@@ -185,22 +185,9 @@ class ScheduleSerializer(serializers.Serializer):
     )
     links = links_field(LINKS)
 
-    def to_internal_value(self, data):
-        # As for a workflow: a misspelt field is refused rather than ignored.
-        if hasattr(data, "keys"):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data.keys()) - writable)
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: [
-                            "unknown field: a schedule takes testcase, job_data and notify_url, "
-                            "and every or crontab"
-                        ]
-                        for name in unknown
-                    }
-                )
-        return super().to_internal_value(data)
+    unknown_field = (
+        "unknown field: a schedule takes testcase, job_data and notify_url, and every or crontab"
+    )
 
     def validate(self, attrs):
         errors = {}
