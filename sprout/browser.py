@@ -8,8 +8,6 @@ keep it from reaching out to the internet by itself.
 import contextlib
 import shutil
 
-from playwright.sync_api import sync_playwright
-
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -36,6 +34,11 @@ def chromium_path():
 @contextlib.contextmanager
 def chromium():
     """A headless Chromium, closed at the end."""
+    # Imported here, not above: Playwright takes a tenth of a second of CPU to
+    # import, and every pytest process imports this module when it collects
+    # the browser's tests, which most runs then leave out (make test).
+    from playwright.sync_api import sync_playwright
+
     path = chromium_path()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, args=FLAGS)

@@ -1,6 +1,7 @@
 """How the course's tests share pytest-xdist's processes: in groups, the longest first.
 
-``make test`` runs the tests in four processes (``-n 4 --dist loadgroup``).
+``make test`` runs the tests in six processes (``-n 6 --dist loadgroup``),
+``pytest`` alone and ``make check`` in four.
 ``group(item)`` names each test's group: the tests that share a worker run in
 one process, so that the worker starts once. ``rank(...)`` says how long a
 group takes, roughly: the suite starts the longest first, so that none of
@@ -25,6 +26,7 @@ LONGER = {
     "test_webhooks", "test_idempotency", "test_schedules",
 }  # fmt: skip
 DEFAULT_QUEUE = "default-queue"
+DATABASE = "database"
 
 
 def group(item):
@@ -37,8 +39,14 @@ def group(item):
         # The API's modules that ask for the same worker share it, in one process.
         module = item.module
         return worker_key(module.API_WORKER_ENV, getattr(module, "API_WORKER_OPTIONS", ()))
+    if item.get_closest_marker("django_db") and not item.get_closest_marker("starts"):
+        # The other tests of the API's database, in one process: each process
+        # that runs such a test makes a test database first, all migrations
+        # applied (about a second of CPU).
+        return DATABASE
     if "day" in fixtures or item.path.stem.startswith("test_api"):
-        # The tests of a day's module share the worker their module starts.
+        # The tests of a day's module share the worker their module starts;
+        # the API's fault tests, the stacks their module starts.
         return item.path.stem
     if item.path.suffix == ".ipynb":
         return item.path.name  # a notebook's cells run in order, in one kernel
@@ -50,7 +58,7 @@ def rank(path, name, group):
     stem = Path(path).stem
     if stem in LONGEST or name.startswith("test_demo_"):
         return 0
-    if group == DEFAULT_QUEUE or stem in LONGER:
+    if group in {DEFAULT_QUEUE, DATABASE} or stem in LONGER:
         return 1
     return 2 if path.endswith(".ipynb") else 3
 
