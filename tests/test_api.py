@@ -227,6 +227,48 @@ def wait_for_state(task_id, states):
     return support_workflows.wait_for_state(Step.objects.get(task_id=task_id), states)
 
 
+def test_cancel_answers_409_for_a_workflow_that_ended_without_being_cancelled(client):
+    done = wait_until_finished(client, start(client, "ESG-TC02", TC02)["Location"])
+    response = client.post(done["links"]["cancel"])
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "the workflow has already finished (SUCCESS): nothing to cancel"
+    }
+    # A FAILURE one answers the same (test_a_failed_step_says_why_and_the_steps_after_it_did_not_run).
+
+
+def test_a_cancelled_workflow_reads_revoked_while_its_running_step_runs_to_its_end(client):
+    workflow = start(client, "ESG-TC02", TC02).json()
+    wait_for_state(workflow["task_ids"][0], {"STARTED"})
+    cancelled = client.post(workflow["links"]["cancel"]).json()
+    # Celery's revoke does not stop a task that has started: div still runs.
+    assert cancelled["state"] == "REVOKED"
+    assert [step["state"] for step in cancelled["steps"]] == ["STARTED", "REVOKED"]
+    wait_for_state(workflow["task_ids"][0], {"SUCCESS"})
+    after = client.get(workflow["links"]["self"]).json()
+    assert (after["state"], after["progress"]) == ("REVOKED", "1/2")
+    assert [step["state"] for step in after["steps"]] == ["SUCCESS", "REVOKED"]
+    # Cancelling again answers 200, and changes nothing.
+    again = client.post(workflow["links"]["cancel"])
+    assert (again.status_code, again.json()) == (200, after)
+
+
+def test_a_cancelled_workflow_whose_last_step_was_running_ends_as_that_step_does(client):
+    workflow = start(client, "ESG-TC02", TC02).json()
+    wait_for_state(workflow["task_ids"][1], {"STARTED"})
+    cancelled = client.post(workflow["links"]["cancel"]).json()
+    assert cancelled["state"] == "REVOKED"
+    assert [step["state"] for step in cancelled["steps"]] == ["SUCCESS", "STARTED"]
+    wait_for_state(workflow["task_ids"][1], {"SUCCESS"})
+    # Every step succeeded: the workflow is SUCCESS, cancelled or not.
+    after = client.get(workflow["links"]["self"]).json()
+    assert (after["state"], after["result"]) == ("SUCCESS", 6.0)
+    assert after["cancelled_at"] == cancelled["cancelled_at"]
+    # A cancelled workflow answers 200 again, not 409, whatever it reads.
+    again = client.post(workflow["links"]["cancel"])
+    assert (again.status_code, again.json()) == (200, after)
+
+
 def test_relaunch_starts_a_new_workflow_with_the_same_testcase_and_job_data(client):
     first = wait_until_finished(client, start(client, "ESG-TC02", TC02)["Location"])
     response = client.post(first["links"]["relaunch"])
@@ -450,31 +492,56 @@ def test_health_says_every_service_answers(client):
     }
 
 
-def test_manage_py_watch_prints_each_step_in_order_until_the_end(client):
-    workflow = start(client, "ESG-TC02", TC02).json()
+def watch_transcripts():
+    """api/README.md's transcripts of ``manage.py watch``: what it shows on a terminal, and
+    in a pipe (its command ends with ``| cat``), each as lines."""
+    section = (API / "README.md").read_text().partition("## Watch a workflow")[2]
+    blocks = re.findall(r"```console\n\$ python manage.py watch (.*?)\n(.*?)```", section, re.S)
+    shown = {
+        "pipe" if command.endswith("| cat") else "terminal": output.splitlines()
+        for command, output in blocks
+    }
+    assert list(shown) == ["terminal", "pipe"], blocks
+    return shown
+
+
+def masked(lines):
+    """``lines`` with their ids and times masked: what may differ from one run to the next."""
+    uuid_pattern = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    return [
+        re.sub(r" *\d+\.\d s\b", " <time>", re.sub(uuid_pattern, "<id>", line)) for line in lines
+    ]
+
+
+def last_drawing(output):
+    """What a terminal shows once ``output`` is drawn: after the last move back up, without the
+    ends of lines that it clears."""
+    return re.split(r"\x1b\[\d+F", output)[-1].replace("\x1b[K", "").splitlines()
+
+
+def test_manage_py_watch_prints_each_step_in_order_until_the_end_as_the_readme_shows(client):
+    workflow = start(client, "ESG-TC01", TC01).json()
     out = io.StringIO()
     call_command("watch", workflow["id"], "--interval", "0.05", stdout=out)
-    assert out.getvalue().splitlines() == [
-        "div    STARTED",
-        "div    SUCCESS 2.0",
-        "mul    STARTED",
-        "mul    SUCCESS 6.0",
-        "ESG-TC02: SUCCESS, result 6.0",
-    ]
+    assert masked(out.getvalue().splitlines()) == masked(watch_transcripts()["pipe"])
 
 
-def test_manage_py_watch_redraws_a_table_on_a_terminal(client):
-    workflow = start(client, "ESG-TC03", TC03).json()
+def test_manage_py_watch_redraws_a_table_on_a_terminal_as_the_readme_shows(client):
+    workflow = start(client, "ESG-TC01", TC01).json()
     out = Terminal()
     call_command("watch", workflow["id"], "--interval", "0.05", stdout=out)
-    assert "\x1b[3F" in out.getvalue()
-    last_table = out.getvalue().rpartition("\x1b[3F")[2].splitlines()
-    assert last_table[0].startswith("ESG-TC03  SUCCESS  2/2")
-    assert [line.split()[:2] for line in last_table[1:3]] == [
-        ["add", "SUCCESS"],
-        ["sub", "SUCCESS"],
-    ]
-    assert last_table[-1] == "ESG-TC03: SUCCESS, result 4"
+    # The table of a header, a line naming the columns and a line a step, drawn again in place.
+    assert "\x1b[6F" in out.getvalue()
+    assert masked(last_drawing(out.getvalue())) == masked(watch_transcripts()["terminal"])
+
+
+def test_manage_py_watch_shows_how_long_a_step_took_from_its_record(client):
+    # Watched once the workflow has finished, the steps took what their records say.
+    workflow = wait_until_finished(client, start(client, "ESG-TC03", TC03)["Location"])
+    out = Terminal()
+    call_command("watch", workflow["id"], stdout=out)
+    took = [float(line.split()[2]) for line in last_drawing(out.getvalue())[2:4]]
+    assert all(float(TASK_DELAY) <= seconds < float(TASK_DELAY) + 2 for seconds in took), took
 
 
 def test_manage_py_watch_fails_on_a_failed_workflow_and_an_unknown_id(client):

@@ -1,17 +1,24 @@
-"""The API served by gunicorn, as in production: the old tutorial's two commands as it wrote
-them, and what the API and its pages answer when its broker and result store are away.
+"""The API served by gunicorn, as in production, and by Django's runserver, as api/README.md's
+"Run it" serves it: the old tutorial's two commands as it wrote them, and what the API and its
+pages answer when its broker and result store are away.
 
 The other modules of the API's tests ask Django's test client; these start
-the server itself (``sprout.api.ApiServer``), on a SQLite file of its own or
-on the test database, and send it real requests.
+the server itself (``sprout.api.ApiServer``, or ``RunServer`` here), on a
+SQLite file of its own or on the test database, and send it real requests.
 """
 
+import contextlib
 import http.cookiejar
 import json
+import os
 import re
 import shlex
+import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,10 +28,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from sprout.api import ApiServer
-from sprout.processes import free_port
+from sprout.api import API, ApiServer, api_env
+from sprout.processes import die_with_parent, free_port, wait_until_answers
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.starts("the API under gunicorn")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.starts("the API under gunicorn, and under Django's runserver"),
+]
 
 API_WORKER_ENV = {"TASK_DELAY": "0.1"}
 TC02 = {"div": [4, 2], "mul": [3]}
@@ -40,37 +50,160 @@ TUTORIAL_POST = """curl -d 'testcase=ESG-TC02' -d 'job_data={"div" : [4, 2], "mu
 TUTORIAL_GET = """curl -d 'task_list=["e2f970f6-52ed-48fe-ad4c-93c31d312f92","303c37f8-f079-4bc7-a0b4-b311c6fdb65e"]' -X GET http://localhost:8000"""
 
 
-def run_curl(command, url):
-    completed = subprocess.run(
-        shlex.split(command.replace("http://localhost:8000", url)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
+def test_the_readme_runs_the_tutorials_commands_as_this_module_does():
+    readme = (API / "README.md").read_text()
+    assert "DJANGO_DEBUG=1 API_ALLOW_ANONYMOUS=1 python manage.py runserver\n" in readme
+    assert TUTORIAL_POST in readme
+    assert re.sub(r"\[.*\]", '["<id>","<id>"]', TUTORIAL_GET) in readme
+
+
+def send(command, port):
+    """A curl command of the README, sent to ``port`` rather than 8000, the only difference.
+
+    curl itself runs it when it is installed (with ``--include``, for the
+    status and the headers); otherwise urllib sends the same request: curl's
+    ``-d`` fields joined with ``&``, as a form, with ``-X``'s method. The
+    answer's status, its headers (lower-case names) and its body.
+    """
+    command = command.replace("localhost:8000", f"localhost:{port}")
+    if shutil.which("curl"):
+        completed = subprocess.run(
+            [*shlex.split(command), "--include", "--silent", "--show-error"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        # Text mode reads curl's \r\n as \n.
+        head, _, body = completed.stdout.partition("\n\n")
+        status_line, *lines = head.splitlines()
+        headers = dict(line.split(": ", 1) for line in lines)
+        return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+    words = iter(shlex.split(command)[1:])
+    fields, method, url = [], None, None
+    for word in words:
+        if word == "-d":
+            fields.append(next(words))
+        elif word == "-X":
+            method = next(words)
+        else:
+            url = word
+    request = urllib.request.Request(
+        url,
+        data="&".join(fields).encode() if fields else None,
+        method=method or ("POST" if fields else "GET"),
+        headers={"Content-Type": FORM} if fields else {},
     )
-    return json.loads(completed.stdout)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            status, headers, body = answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as refused:
+        status, headers, body = refused.code, refused.headers, refused.read()
+    return status, {k.lower(): v for k, v in headers.items()}, body.decode()
 
 
-def test_the_old_tutorials_two_commands_work_as_written(api_worker):
-    # The API served by gunicorn, as in production, sending its steps to this module's worker.
+def send_for_json(command, port):
+    status, _, body = send(command, port)
+    assert status == 200, body
+    return json.loads(body)
+
+
+class RunServer:
+    """api/README.md's third terminal, in api/: ``DJANGO_DEBUG=1 API_ALLOW_ANONYMOUS=1 python
+    manage.py runserver``, on a free port rather than 8000 (``runserver <port>``, the only
+    difference), with ``env`` on top: the test's database and its worker's queues.
+
+    A session of its own stands for the terminal: ``stop`` is Ctrl+C, which
+    reaches the server and its autoreloader's child alike.
+    """
+
+    def __init__(self, env):
+        self.port = free_port()
+        self.env = api_env(
+            {
+                **env,
+                "DJANGO_DEBUG": "1",
+                "API_ALLOW_ANONYMOUS": "1",
+                # Its one reader's count of starts (API_START_RATE) in the shared
+                # Redis, apart from another server's, as ApiServer keeps it.
+                "API_CACHE_PREFIX": f"api-runserver-{self.port}",
+            }
+        )
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open while it runs; __exit__ closes it
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", str(self.port)],
+            cwd=API, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
+        wait_until_answers(
+            self.process, self.answers, name="runserver", timeout=30,
+            log=self.output, stop=self.stop,
+        )  # fmt: skip
+        return self
+
+    def answers(self):
+        url = f"http://127.0.0.1:{self.port}/api/testcases/"
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self):
+        # The whole session, the autoreloader's child too, even if the parent has gone.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+        # What it printed (its tracebacks), for pytest to show when the test failed.
+        print(self.output())
+        self.log.close()
+
+
+@pytest.fixture(params=["runserver", "gunicorn"])
+def tutorial_server(request, api_worker):
+    """The API as api/README.md's "Run it" serves it (runserver) and as deployed (gunicorn), on
+    the test database, sending its steps to this module's worker: its port."""
     env = {**api_worker.environment, "DATABASE_URL": api_worker.env["DATABASE_URL"]}
-    with ApiServer(env) as server:
-        task_ids = run_curl(TUTORIAL_POST, server.url)
-        assert len(task_ids) == 2
-        # The second command as the tutorial wrote it, with the ids it printed.
-        assert run_curl(TUTORIAL_GET, server.url) == {
-            "e2f970f6-52ed-48fe-ad4c-93c31d312f92": "UNKNOWN",
-            "303c37f8-f079-4bc7-a0b4-b311c6fdb65e": "UNKNOWN",
-        }
-        ours = re.sub(r"\[.*\]", json.dumps(task_ids).replace(" ", ""), TUTORIAL_GET)
-        deadline = time.monotonic() + 30
-        while (answer := run_curl(ours, server.url)) != dict.fromkeys(task_ids, "SUCCESS"):
-            assert time.monotonic() < deadline, answer
-            assert set(answer.values()) <= {"PENDING", "STARTED", "SUCCESS"}
-            time.sleep(0.05)
-        workflows = run_curl("curl http://localhost:8000/api/workflows/", server.url)
-        assert [workflow["task_ids"] for workflow in workflows["results"]] == [task_ids]
-        assert workflows["results"][0]["result"] == 6.0
+    with RunServer(env) if request.param == "runserver" else ApiServer(env) as server:
+        yield server.port
+
+
+def test_the_old_tutorials_two_commands_work_as_written(tutorial_server):
+    port = tutorial_server
+    status, headers, body = send(TUTORIAL_POST, port)
+    # Accepted, with the steps' task ids in order and the workflow's address: a header
+    # that is a plain str, or runserver answers 500 (and the workflow runs all the same).
+    assert status == 202, body
+    task_ids = json.loads(body)
+    workflow = send_for_json(f"curl {headers['location']}", port)
+    assert workflow["task_ids"] == task_ids
+    assert [step["name"] for step in workflow["steps"]] == ["div", "mul"]
+    # The second command as the tutorial wrote it, with the ids it printed.
+    assert send_for_json(TUTORIAL_GET, port) == {
+        "e2f970f6-52ed-48fe-ad4c-93c31d312f92": "UNKNOWN",
+        "303c37f8-f079-4bc7-a0b4-b311c6fdb65e": "UNKNOWN",
+    }
+    ours = re.sub(r"\[.*\]", json.dumps(task_ids).replace(" ", ""), TUTORIAL_GET)
+    deadline = time.monotonic() + 30
+    while (answer := send_for_json(ours, port)) != dict.fromkeys(task_ids, "SUCCESS"):
+        assert time.monotonic() < deadline, answer
+        assert set(answer.values()) <= {"PENDING", "STARTED", "SUCCESS"}
+        time.sleep(0.05)
+    # One workflow started, and ran once.
+    workflows = send_for_json("curl http://localhost:8000/api/workflows/", port)
+    assert [workflow["task_ids"] for workflow in workflows["results"]] == [task_ids]
+    assert workflows["results"][0]["result"] == 6.0
 
 
 @pytest.fixture(scope="module")

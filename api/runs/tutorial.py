@@ -93,7 +93,9 @@ class RootView(APIView):
         return Response(
             serializer.data["task_ids"],
             status=status.HTTP_202_ACCEPTED,
-            headers={"Location": serializer.data["url"]},
+            # The serializer's url is DRF's Hyperlink, a str of its own kind, which
+            # Django's development server (wsgiref) refuses in a header: a plain str.
+            headers={"Location": str(serializer.data["url"])},
         )
 
     @staticmethod

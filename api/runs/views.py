@@ -129,12 +129,21 @@ class WorkflowViewSet(
         responses={
             200: WorkflowSerializer,
             404: OpenApiResponse(ERROR),
-            409: OpenApiResponse(ERROR, description="The workflow has already finished"),
+            409: OpenApiResponse(
+                ERROR,
+                description="The workflow ended (SUCCESS or FAILURE) without being cancelled",
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        """Revoke the steps that have not finished; a step already running finishes first."""
+        """Revoke the steps that have not started; a step already running runs to its end.
+
+        The workflow reads REVOKED at once, while a running step still reads
+        STARTED; once that step ends, its FAILURE makes the workflow FAILURE,
+        and so does its SUCCESS make it SUCCESS if it was the last step. A
+        workflow cancelled before answers 200 again, unchanged.
+        """
         workflow = jobs.cancel(self.get_object())
         return Response(self.get_serializer(workflow).data)
 

@@ -1,9 +1,10 @@
 """``python manage.py watch <workflow id>``: a workflow's steps, live, until it has finished.
 
-On a terminal, a table of the steps (state, result, and when each finished)
-is redrawn in place; elsewhere (a file, a pipe), each change of a step's state
-is printed on a line of its own, in workflow order. The command ends when the
-workflow does, with exit status 0 if it succeeded and 1 otherwise.
+On a terminal, a table of the steps (state, how long each took, result or
+error), under a line that names its columns, is redrawn in place; elsewhere
+(a file, a pipe), each change of a step's state is printed on a line of its
+own, in workflow order. The command ends when the workflow does, with its
+state and result, and exit status 0 if it succeeded and 1 otherwise.
 """
 
 import time
@@ -11,8 +12,10 @@ import time
 from celery import states
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from runs.models import Workflow
+from runs.pages import seconds_between
 from runs.summaries import STEP_FINISHED
 
 
@@ -31,20 +34,14 @@ class Command(BaseCommand):
             workflow = workflows.get(pk=workflow_id)
         except (Workflow.DoesNotExist, ValidationError):
             raise CommandError(f"no workflow has the id {workflow_id!r}") from None
-        started = time.monotonic()
-        finished_at = {}
         # Every step starts as PENDING; from there on, only changes are news.
         shown = [(states.PENDING, None, None)] * len(workflow.summary.steps)
         lines_drawn = 0
         while True:
             # Every step's state from the database, in one query, as the API reads them.
             summary = workflow.summary
-            elapsed = time.monotonic() - started
-            for step in summary.steps:
-                if step.state in STEP_FINISHED:
-                    finished_at.setdefault(step.name, elapsed)
             if self.stdout.isatty():
-                lines = self.table(workflow, summary, finished_at, elapsed)
+                lines = self.table(workflow, summary)
                 if lines_drawn:
                     self.stdout.write(f"\x1b[{lines_drawn}F", ending="")  # back to the first line
                 self.stdout.write("".join(f"{line}\x1b[K\n" for line in lines), ending="")
@@ -59,12 +56,18 @@ class Command(BaseCommand):
         if summary.state != states.SUCCESS:
             raise CommandError(f"the workflow ended in {summary.state}", returncode=1)
 
-    def table(self, workflow, summary, finished_at, elapsed):
-        lines = [f"{workflow.testcase}  {summary.state}  {summary.progress}  ({elapsed:.1f} s)"]
+    def table(self, workflow, summary):
+        now = timezone.now()
+        lines = [
+            f"{workflow.testcase}  {summary.state}  {summary.progress} steps succeeded",
+            f"  {'step':<6} {'state':<8} {'took':>7}  result or error",
+        ]
         for step in summary.steps:
             detail = step.error or ("" if step.result is None else step.result)
-            done = f"{finished_at[step.name]:5.1f} s" if step.name in finished_at else ""
-            lines.append(f"  {step.name:<6} {step.state:<8} {done:>7}  {detail}")
+            # From the step's record, as its page's "Elapsed": a running step's time so far.
+            end = step.finished_at or (now if step.state == states.STARTED else None)
+            took = seconds_between(step.started_at, end)
+            lines.append(f"  {step.name:<6} {step.state:<8} {took:>7}  {detail}".rstrip())
         return lines
 
     def print_changes(self, steps, shown):
