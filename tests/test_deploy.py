@@ -1,4 +1,4 @@
-"""What a deployment of the API gets: the README's "Before you deploy", as written.
+"""What a deployment of the API gets: api/README.md's "Before you deploy", as written.
 
 Django's ``check --deploy`` runs on the compose stack's own settings, read
 from docker-compose.yml, and the README's commands that make users and tokens
@@ -25,7 +25,7 @@ from sprout.api import API, ApiServer
 pytestmark = pytest.mark.starts("the API as deployed: collectstatic, gunicorn, check --deploy")
 
 
-README = (REPO / "README.md").read_text()
+README = (REPO / "api" / "README.md").read_text()
 # Only a server that serves HTTPS can silence these (the README's table).
 HTTPS_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W016"}
 

@@ -128,7 +128,7 @@ def deployed(name, folder, env=None):
 
 
 def token(stack, username):
-    """A new user of ``stack``, who is not staff, and their token, made as the README's
+    """A new user of ``stack``, who is not staff, and their token, made as api/README.md's
     "Before you deploy" makes them."""
     create_user = (
         "from django.contrib.auth.models import User; "
