@@ -31,10 +31,8 @@ from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
-# Each step sleeps this long on the worker: short, yet long enough to see
-# STARTED (manage.py watch reads every 0.05 s here). test_pages.py asks for the
-# same worker.
-TASK_DELAY = "0.3"
+# Each step sleeps this long on the worker: short, yet long enough to see STARTED.
+TASK_DELAY = os.environ.get("TASK_DELAY", "0.5")
 API_WORKER_ENV = {"TASK_DELAY": TASK_DELAY}
 
 # The queries a request makes to know who asks: the test client's session, then its user.

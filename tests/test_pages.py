@@ -6,6 +6,7 @@ A real worker runs the steps, as in test_api.py; the browser tests
 
 import html
 import json
+import os
 import re
 
 import pytest
@@ -16,8 +17,8 @@ from tests.support.workflows import wait_until_finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("api")]
 
-# test_api.py's: the two modules share one worker.
-API_WORKER_ENV = {"TASK_DELAY": "0.3"}
+TASK_DELAY = os.environ.get("TASK_DELAY", "0.3")
+API_WORKER_ENV = {"TASK_DELAY": TASK_DELAY}
 TC01 = {"div": [4, 2], "mul": [3], "add": [6], "sub": [2]}
 
 
