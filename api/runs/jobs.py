@@ -214,7 +214,8 @@ def cancel(workflow):
         if workflow.cancelled_at is None:
             workflow.cancelled_at = timezone.now()
             workflow.save(update_fields=["cancelled_at"])
-        # The workflow has ended (REVOKED): its webhook, if it asked for one.
+        # Its webhook, if it asked for one, once nothing of it runs any more:
+        # now, or when a step that was running ends (runs/records.py).
         notifications.notify_if_ended(workflow)
     if task_ids:
         try:

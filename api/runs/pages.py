@@ -150,8 +150,8 @@ def live_context(request, workflow):
         # finished, and its webhook, if any, is no longer being tried.
         "settled": summary.finished
         and not (workflow.notify_url and (notification is None or notification.state == "pending")),
-        "can_cancel": not summary.finished,
-        "can_resume": summary.state in {"FAILURE", "REVOKED"},
+        "can_cancel": not summary.finished and workflow.cancelled_at is None,
+        "can_resume": summary.finished and summary.state in {"FAILURE", "REVOKED"},
         "live_url": reverse("workflow-page-live", args=[workflow.id]),
         "poll_ms": POLL_MS,
     }

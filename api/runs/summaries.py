@@ -69,8 +69,15 @@ class Summary:
 
     @property
     def finished(self):
-        """Whether nothing of the workflow runs any more."""
-        return self.state in FINISHED
+        """Whether nothing of the workflow runs any more.
+
+        A cancelled workflow reads REVOKED at once, but a step that was already
+        running runs to its end (and may make the workflow FAILURE, or SUCCESS
+        if it was the last): until then, the workflow has not finished.
+        """
+        return self.state in FINISHED and not any(
+            step.state in {states.STARTED, states.RETRY} for step in self.steps
+        )
 
 
 def step_result(name, result):
