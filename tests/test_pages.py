@@ -7,6 +7,7 @@ A real worker runs the steps, as in test_api.py; the browser tests
 import html
 import json
 import re
+import time
 
 import pytest
 
@@ -106,6 +107,31 @@ def test_cancel_from_the_page_and_a_finished_workflow_says_why_not(client):
     refused = client.post(f"/workflows/{done.id}/cancel/")
     assert refused.status_code == 409
     assert "the workflow has already finished (SUCCESS): nothing to cancel" in text(refused)
+
+
+def test_a_cancelled_workflow_offers_resume_only_once_its_running_step_has_ended(client):
+    # Cancel while div runs (0.3 s); a try in which div ended first starts another workflow.
+    for _ in range(5):
+        workflow = jobs.start("ESG-TC01", TC01)
+        path = f"/api/workflows/{workflow.id}/"
+        while client.get(path).json()["steps"][0]["state"] == "PENDING":
+            time.sleep(0.02)
+        client.post(f"/workflows/{workflow.id}/cancel/")
+        page = text(client.get(f"/workflows/{workflow.id}/"))
+        if re.search(r" 1 div STARTED ", page):
+            break
+    else:
+        pytest.fail("div had ended before the cancel, five times in a row")
+    # Cancelled, with a step still running: nothing to cancel, and not yet anything to resume.
+    assert "State: REVOKED" in page
+    assert "Cancel" not in page and "Resume" not in page
+    deadline = time.monotonic() + 10
+    while any(step["state"] == "STARTED" for step in client.get(path).json()["steps"]):
+        assert time.monotonic() < deadline, "div did not end"
+        time.sleep(0.05)
+    page = text(client.get(f"/workflows/{workflow.id}/"))
+    assert re.search(r" 1 div SUCCESS ", page) and re.search(r" 2 mul REVOKED ", page)
+    assert "Resume" in page and "Cancel" not in page
 
 
 def test_resume_from_the_page_lands_on_the_new_workflow(client):
