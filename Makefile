@@ -22,7 +22,7 @@ EMBEDDED_TESTS := tests/test_day*.py tests/test_api.py tests/test_api_errors.py 
 help: ## List the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: api/requirements.txt requirements.txt requirements-test.txt pyproject.toml
+$(VENV)/.installed: api/requirements.txt api/requirements-test.txt requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .

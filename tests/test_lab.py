@@ -14,6 +14,7 @@ import pytest
 from sprout import REPO
 from sprout.browser import chromium
 from sprout.processes import free_port
+from tests.support.readme_blocks import readme_block
 
 pytestmark = pytest.mark.starts("make lab, and Chromium")
 
@@ -33,9 +34,11 @@ def lab(tmp_path_factory):
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
     }
     log = home / "lab.log"
+    # The README's command, on a free port rather than 8888.
+    ((make, target),) = readme_block("README.md", "make lab").words
     with log.open("wb") as output:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "lab", f"LAB_PORT={port}"],
+            [make, "--no-print-directory", target, f"LAB_PORT={port}"],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -71,7 +74,7 @@ def test_the_kernel_is_the_courses_python(lab):
 
 
 def test_lab_lists_the_notebooks_and_opens_one_with_the_courses_kernel(lab):
-    assert len(NOTEBOOKS) == 9
+    assert len(NOTEBOOKS) == 12
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(lab["url"])

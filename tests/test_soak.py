@@ -18,7 +18,7 @@ comes several times:
 A worker or beat that exits by itself is started again, as the compose
 file's ``restart: unless-stopped`` does: one started while the broker is away, whose
 pool process is killed before it first reaches the broker, exits with code 1
-(api/README.md, "When faults combine").
+(api/chapters/09_keeping_work_safe.md, "When faults combine").
 
 A fault runs beside the ones before it: a service may still be away when the
 next fault strikes another. Then the clients stop, and every accepted

@@ -89,12 +89,40 @@ def test_the_environment_overrides_the_urls_and_importing_runs_nothing(day):
     assert printed == [env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"]]
 
 
-def test_the_api_has_its_readme_its_notebook_and_its_tests():
+def test_the_api_has_its_readme_and_its_tests():
     assert (REPO / "api" / "README.md").is_file()
-    assert len(list((REPO / "notebooks").glob("api_*.ipynb"))) == 1
     assert (REPO / "tests" / "test_api.py").is_file()
     assert (REPO / "tests" / "test_api_errors.py").is_file()
     assert "`api/`" in (REPO / "README.md").read_text()
+
+
+# The course goes on after day 7 in the capstone, in chapters shaped like a day.
+CHAPTERS = range(8, 12)
+
+
+def test_the_chapters_follow_the_days_without_gaps_and_have_nothing_else_beside_them():
+    assert len(DAYS) == CHAPTERS.start
+    chapters = sorted(path.name for path in (REPO / "api" / "chapters").iterdir())
+    assert [name[:2] for name in chapters] == [f"{number:02}" for number in CHAPTERS]
+    notebooks = sorted(path.name for path in (REPO / "notebooks").glob("*.ipynb"))
+    named = {f"{day}_" for day in DAYS} | {f"chapter{number:02}_" for number in CHAPTERS}
+    assert [name for name in notebooks if not name.startswith(tuple(named))] == []
+
+
+@pytest.mark.parametrize("number", CHAPTERS)
+def test_each_chapter_is_shaped_like_a_day_and_has_its_notebook(number):
+    (chapter,) = (REPO / "api" / "chapters").glob(f"{number:02}_*.md")
+    text = chapter.read_text()
+    assert text.startswith(f"# Chapter {number}: ")
+    for heading in ("## Run it", "## What to look at", "## Further reading"):
+        assert f"\n{heading}\n" in text, (chapter.name, heading)
+    notebook = REPO / "notebooks" / f"chapter{chapter.stem}.ipynb"
+    assert notebook.is_file(), f"chapter {number} needs {notebook.relative_to(REPO)}"
+    assert f"(../../notebooks/{notebook.name})" in text
+    assert f"](chapters/{chapter.name})" in (REPO / "api" / "README.md").read_text()
+    assert f"](api/chapters/{chapter.name})" in (REPO / "README.md").read_text()
+    first = json.loads(notebook.read_text())["cells"][0]["source"][0]
+    assert first.startswith(f"# Chapter {number}: ")
 
 
 @pytest.mark.parametrize("day", DAYS)
@@ -122,8 +150,13 @@ def test_the_api_knows_nothing_of_the_course():
         if {"__pycache__", "staticfiles"} & set(path.parts):
             continue
         text = path.read_text()
-        for word in ("sprout", "CELERY_CONFIG_MODULE", "tests/", "tests.support"):
+        for word in ("sprout", "CELERY_CONFIG_MODULE", "tests.support"):
             assert word not in text, (path, word)
+        # Its text may link to its own tests (api/tests/), never to the course's.
+        for target in re.findall(r"\]\(([^)#]+)", text) if path.suffix == ".md" else ():
+            linked = (path.parent / target).resolve()
+            assert not linked.is_relative_to(REPO / "tests"), (path, target)
+            assert not linked.is_relative_to(REPO / "sprout"), (path, target)
 
 
 # What starts a stack of a test's own, as a test module's code names it: the
@@ -136,6 +169,8 @@ STARTS_A_STACK = re.compile(
     r"|api_stack\.(served|deployed)\b|\bApiServer\(|sprout\.serve\b|sprout\.browser\b"
     r'|"make", "--no-print-directory", "(demo|lab|serve)"'
     r'|"collectstatic"|"--deploy"|\bSCHEMATHESIS\b|REPO / "benchmarks"'
+    # Chapter 11's commands: api/'s own tests, run from api/, with a worker of their own.
+    r'|"api/chapters/11_testing_your_tasks\.md"'
 )
 # This module names all of them, and starts nothing.
 TEST_MODULES = sorted(
@@ -279,7 +314,8 @@ def modules_the_api_imports():
     api = REPO / "api"
     local = the_apis_own_modules()
     modules = set()
-    for path in api.rglob("*.py"):
+    # Its tests' own imports are pinned in api/requirements-test.txt.
+    for path in set(api.rglob("*.py")) - set(api.glob("tests/**/*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.partition(".")[0] for alias in node.names}
@@ -332,7 +368,15 @@ def test_the_courses_requirements_include_the_apis_and_pin_each_library_once():
     api, _ = pinned(API_REQUIREMENTS)
     course, course_includes = pinned(REPO / "requirements.txt")
     assert "-r api/requirements.txt" in course_includes
+    # api/'s own tests: what they need beside the API, which the course's tests need too.
+    api_test, api_test_includes = pinned(REPO / "api" / "requirements-test.txt")
+    assert api_test_includes == ["-r requirements.txt"]
     test, test_includes = pinned(REPO / "requirements-test.txt")
-    assert "-r requirements.txt" in test_includes
+    assert test_includes == ["-r requirements.txt", "-r api/requirements-test.txt"]
     assert not set(api) & set(course), "pinned in requirements.txt and api/requirements.txt"
-    assert not (set(api) | set(course)) & set(test), "pinned twice, once in requirements-test.txt"
+    assert not (set(api) | set(course)) & set(api_test), (
+        "pinned twice, once in api/requirements-test.txt"
+    )
+    assert not (set(api) | set(course) | set(api_test)) & set(test), (
+        "pinned twice, once in requirements-test.txt"
+    )

@@ -180,7 +180,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # API_HSTS_INCLUDE_SUBDOMAINS=1; in the browsers' preload list with
 # API_HSTS_PRELOAD=1). The proxy must set X-Forwarded-Proto, and strip it from
 # what clients send. Without HTTPS, `manage.py check --deploy` warns about
-# exactly these settings (README.md, "Before you deploy").
+# exactly these settings (api/README.md, "Before you deploy").
 API_HTTPS = env_flag("API_HTTPS")
 if API_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -249,8 +249,8 @@ SPECTACULAR_SETTINGS = {
 # take precedence, as in every day of the course.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")
-# Each kind of work travels on a queue of its own (api/README.md, "Queues by
-# kind"): the workflows' steps, on Celery's default queue for this app (so
+# Each kind of work travels on a queue of its own (chapter 10, "Queues by
+# kind", in api/chapters/): the workflows' steps, on Celery's default queue for this app (so
 # that a day's worker left running on Celery's own default, celery, never
 # takes them, nor the API's worker a day's tasks); the webhooks that say a
 # workflow has ended; and the maintenance that beat sends (the repair, the
@@ -278,8 +278,8 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 
-# No step is lost when a worker dies. api/README.md ("What keeps a workflow
-# safe") tells each fault and what handles it.
+# No step is lost when a worker dies. Chapter 9 (api/chapters/09_keeping_work_safe.md)
+# tells each fault and what handles it.
 #
 # A step's message is acknowledged after the step has run, not before: a
 # worker that dies in the middle leaves it unacknowledged, and the broker

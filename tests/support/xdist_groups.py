@@ -15,15 +15,21 @@ from xdist.scheduler import LoadGroupScheduling
 
 from .api_stack import worker_key
 
-# Each group of outage tests, each run of make demo, the browser's tests and
-# the API's notebook take a minute or so; the default-queue tests, the API's
-# modules and the tests that start make serve or JupyterLab half that; a day's
-# notebook takes ten seconds or so; a day's module a few.
-LONGEST = {"test_api_outages", "test_browser", "api_workflows"}
+# Each group of outage tests, each run of make demo and the browser's tests
+# take a minute or so; in make test, test_api.py and the notebooks of chapters 9
+# and 10 are the longest, at 20 to 35 s. The default-queue tests, the API's
+# other modules, the other chapters' notebooks and the tests that start make
+# serve or JupyterLab take 10 to 30 s; a day's notebook ten seconds or so; a
+# day's module a few.
+LONGEST = {
+    "test_api_outages", "test_browser", "test_api",
+    "chapter09_keeping_work_safe", "chapter10_schedules_and_queues",
+}  # fmt: skip
 LONGER = {
-    "test_api", "test_api_errors", "test_api_faults", "test_access", "test_pages",
+    "test_api_errors", "test_api_faults", "test_access", "test_pages",
     "test_schema", "test_clients", "test_deploy", "test_serve", "test_lab", "test_benchmarks",
     "test_webhooks", "test_idempotency", "test_schedules",
+    "chapter08_workflows_api", "chapter11_testing_your_tasks",
 }  # fmt: skip
 DEFAULT_QUEUE = "default-queue"
 DATABASE = "database"
