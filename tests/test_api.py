@@ -26,6 +26,7 @@ from runs.serializers import job_data_errors
 from runs.testcases import TESTCASES
 from sprout.api import API
 from tests.support import workflows as support_workflows
+from tests.support.readme_blocks import readme_block
 from tests.support.recording import Terminal, record_redis_commands, task_log
 from tests.support.workflows import wait_until_finished
 
@@ -493,14 +494,14 @@ def test_health_says_every_service_answers(client):
 def watch_transcripts():
     """api/README.md's transcripts of ``manage.py watch``: what it shows on a terminal, and
     in a pipe (its command ends with ``| cat``), each as lines."""
-    section = (API / "README.md").read_text().partition("## Watch a workflow")[2]
-    blocks = re.findall(r"```console\n\$ python manage.py watch (.*?)\n(.*?)```", section, re.S)
-    shown = {
-        "pipe" if command.endswith("| cat") else "terminal": output.splitlines()
-        for command, output in blocks
-    }
-    assert list(shown) == ["terminal", "pipe"], blocks
-    return shown
+    terminal = readme_block(
+        "api/README.md", "$ python manage.py watch 2b08caaa-08e8-46e9-aa62-843624b92950"
+    )
+    pipe = readme_block(
+        "api/README.md", "$ python manage.py watch 2b08caaa-08e8-46e9-aa62-843624b92950 | cat"
+    )
+    assert pipe.commands == [terminal.commands[0] + " | cat"]
+    return {"terminal": terminal.output, "pipe": pipe.output}
 
 
 def masked(lines):

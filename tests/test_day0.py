@@ -5,7 +5,14 @@ import time
 import pytest
 
 from sprout.services import embedded
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_session,
+)
 
 DAY = "day0"
 
@@ -53,3 +60,17 @@ def test_rpc_results_reach_only_the_caller(day):
 def test_runs_from_a_copy_of_the_folder(tmp_path):
     code = "print(taskrunner.add.delay(4, 4).get(timeout=30))"
     assert run_from_copy(DAY, tmp_path / "my-first-task", code) == "8"
+
+
+def test_the_readmes_worker_is_the_one_these_tests_start(day):
+    assert_starts_the_worker(
+        readme_block("day0/README.md", "celery -A taskrunner worker -l INFO"), day.worker
+    )
+
+
+def test_the_readmes_session_prints_what_it_shows(day):
+    # Terminal 2: one session, typed in the day's folder.
+    first = readme_block("day0/README.md", ">>> from taskrunner import add")
+    then = readme_block("day0/README.md", ">>> add.apply_async(args=(2, 3)).get()")
+    printed = run_session([first, then], cwd=day.folder, env=queue_env(day.queue))
+    assert_prints(first, printed, shown=[*first.lines, *then.lines])

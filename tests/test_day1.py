@@ -5,7 +5,16 @@ import time
 import pytest
 from celery.states import READY_STATES
 
+from sprout import REPO
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_script,
+    run_session,
+)
 
 DAY = "day1"
 
@@ -61,3 +70,30 @@ def test_only_json_is_accepted(day):
 def test_runs_from_a_copy_of_the_folder(tmp_path):
     code = "from taskrunner.tasks import add\nprint(add.apply_async((2, 2)).get(timeout=30))"
     assert run_from_copy(DAY, tmp_path / "my-project", code) == "4"
+
+
+def test_the_readmes_worker_is_the_one_these_tests_start(day):
+    assert_starts_the_worker(
+        readme_block("day1/README.md", "celery -A taskrunner worker -l INFO"), day.worker
+    )
+    # The course's README starts day 1's worker the same way, from the repository.
+    assert_starts_the_worker(readme_block("README.md", "cd day1\ncelery"), day.worker)
+
+
+def test_the_readmes_session_prints_what_it_shows_and_celery_result_reads_it(day):
+    # Terminal 2 at the tutorial's pace: the task has started by the time the reader asks.
+    first = readme_block("day1/README.md", ">>> from taskrunner.tasks import add")
+    then = readme_block("day1/README.md", ">>> result.id")
+    printed = run_session([first, then], cwd=day.folder, env=queue_env(day.queue), settle=True)
+    assert_prints(first, printed, shown=[*first.lines, *then.lines])
+    task_id = printed.splitlines()[-1].strip("'")
+    # Terminal 3: Celery's result command, with that id.
+    lookup = readme_block("day1/README.md", "celery -A taskrunner result ")
+    example = {"843b6477-0762-464b-a043-7265d9e1997d": task_id}
+    done = run_script(lookup, cwd=day.folder, replacing=example)
+    assert done.stdout == "4\n"
+
+
+def test_the_course_readmes_second_terminal_prints_4(day):
+    block = readme_block("README.md", "cd day1\npython -c")
+    assert run_script(block, cwd=REPO, env=queue_env(day.queue)).stdout == "4\n"

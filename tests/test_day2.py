@@ -2,7 +2,14 @@
 
 import pytest
 
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_session,
+)
 
 DAY = "day2"
 # These tests check what tasks return, not the states they go through.
@@ -37,3 +44,10 @@ def test_runs_from_a_copy_of_the_folder(tmp_path):
         "print(count_words.delay('to be or not to be').get(timeout=30))"
     )
     assert run_from_copy(DAY, tmp_path / "my-project", code) == "6"
+
+
+def test_the_readmes_worker_and_session_run_as_written(day):
+    worker = readme_block("day2/README.md", "celery -A taskrunner worker -l INFO")
+    assert_starts_the_worker(worker, day.worker)
+    block = readme_block("day2/README.md", ">>> from taskrunner.arithmetic import add, sub")
+    assert_prints(block, run_session([block], cwd=day.folder, env=queue_env(day.queue)))

@@ -1,8 +1,18 @@
 """Day 3: task modules in sub-packages, found without listing them."""
 
+from pathlib import Path
+
 import pytest
 
+from sprout import DayWorker
+from sprout.worker import DEFAULT_QUEUE, queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_session,
+)
 
 DAY = "day3"
 # These tests check what tasks return, not the states they go through.
@@ -55,8 +65,16 @@ def add_statistics_module(copy):
 
 @pytest.mark.default_queue
 def test_a_new_module_is_found_by_a_worker_started_in_another_folder(tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    # The README's worker in another folder: cd /tmp, the day's folder on PYTHONPATH.
+    block = readme_block("day3/README.md", "cd /tmp")
+    (cd, folder), (assignment, *command) = block.words
+    assert (cd, folder) == ("cd", "/tmp")
+    elsewhere = Path(folder)
+    copy = tmp_path / "my-project"  # /path/to/day3
+    name, _, value = assignment.partition("=")
+    worker = DayWorker(DAY, folder=copy, cwd=elsewhere, queue=DEFAULT_QUEUE, env={name: value})
+    assert worker.command[: len(command)] == command
+    assert (name, value) == ("PYTHONPATH", "/path/to/day3")  # run_from_copy's elsewhere
     code = (
         "from taskrunner.tasks.statistics.central.averages import mean\n"
         "name = 'taskrunner.tasks.statistics.central.averages.mean'\n"
@@ -64,7 +82,12 @@ def test_a_new_module_is_found_by_a_worker_started_in_another_folder(tmp_path):
         "print(name in replies[worker_node])\n"
         "print(mean.delay([1, 2, 3, 4]).get(timeout=30))"
     )
-    printed = run_from_copy(
-        DAY, tmp_path / "my-project", code, prepare=add_statistics_module, elsewhere=elsewhere
-    )
+    printed = run_from_copy(DAY, copy, code, prepare=add_statistics_module, elsewhere=elsewhere)
     assert printed.splitlines() == ["True", "2.5"]
+
+
+def test_the_readmes_worker_and_session_run_as_written(day):
+    worker = readme_block("day3/README.md", "celery -A taskrunner worker -l INFO")
+    assert_starts_the_worker(worker, day.worker)
+    block = readme_block("day3/README.md", ">>> from taskrunner import app")
+    assert_prints(block, run_session([block], cwd=day.folder, env=queue_env(day.queue)))

@@ -3,7 +3,14 @@
 import pytest
 from celery.exceptions import ChordError
 
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_script,
+)
 
 DAY = "day4"
 # These tests check what tasks return, not the states they go through.
@@ -48,11 +55,12 @@ def test_a_two_argument_step_cannot_close_a_chord(day, workflows):
 @pytest.mark.default_queue
 def test_runs_from_a_copy_of_the_folder(tmp_path):
     code = "import workflows\nworkflows.main()"
-    printed = run_from_copy(DAY, tmp_path / "my-project", code).splitlines()
-    assert printed == [
-        "chain, apply_async:     10.0",
-        "chain, called:          10.0",
-        "chain of .si, by step:  [2.0, 9, 2]",
-        "group:                  [1.0, 16, 5, 0]",
-        "diamond (chord):        3",
-    ]
+    printed = run_from_copy(DAY, tmp_path / "my-project", code)
+    assert_prints(readme_block("day4/README.md", "python workflows.py"), printed)
+
+
+def test_the_readmes_two_terminals_run_as_written(day):
+    worker = readme_block("day4/README.md", "celery -A taskrunner worker -l INFO")
+    assert_starts_the_worker(worker, day.worker)
+    block = readme_block("day4/README.md", "python workflows.py")
+    assert_prints(block, run_script(block, cwd=day.folder, env=queue_env(day.queue)).stdout)

@@ -1,10 +1,19 @@
 """Day 5: a base class whose hooks log every task's life; named tasks; send_task."""
 
 import re
+import time
 
 import pytest
 
+from sprout.worker import queue_env
 from tests.support.clients import run_client, run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    log_lines,
+    readme_block,
+    run_script,
+)
 from tests.support.recording import task_log
 
 DAY = "day5"
@@ -74,12 +83,8 @@ def test_send_task_runs_tasks_by_name_from_code_that_does_not_import_them(day, t
         "print('taskrunner' in sys.modules)"
     )
     printed = run_client(code, cwd=tmp_path, queue=None, env={"PYTHONPATH": ""})
-    assert printed.splitlines() == [
-        "arithmetic.add(2, 3) = 5",
-        "text.count_words('a rose is a rose') = 5",
-        "arithmetic.div(1, 0): FAILURE ZeroDivisionError('division by zero')",
-        "False",
-    ]
+    block = readme_block("day5/README.md", "python send_by_name.py")
+    assert_prints(block, printed, shown=[*block.output, "False"])
 
 
 @pytest.mark.default_queue
@@ -88,3 +93,26 @@ def test_runs_from_a_copy_of_the_folder(tmp_path):
         DAY, tmp_path / "my-project", "import send_by_name\nsend_by_name.main()"
     )
     assert printed.splitlines()[0] == "arithmetic.add(2, 3) = 5"
+
+
+def test_the_readmes_worker_is_the_one_these_tests_start(day):
+    assert_starts_the_worker(
+        readme_block("day5/README.md", "celery -A taskrunner worker -l INFO"), day.worker
+    )
+
+
+def test_the_readmes_second_terminal_prints_what_it_shows_and_the_worker_logs_it(day):
+    block = readme_block("day5/README.md", "python send_by_name.py")
+    before = len(day.worker.log())
+    assert_prints(block, run_script(block, cwd=day.folder, env=queue_env(day.queue)).stdout)
+    # Terminal 1: the hooks' lines among Celery's own, without their time and process, and
+    # without count_words's, which run beside add's.
+    shown = block.shown_after("Task arithmetic.add[")
+    deadline = time.monotonic() + 30
+    while "arithmetic.div[" not in (log := day.worker.log()[before:]) or not log.rstrip().endswith(
+        "ended in state FAILURE"
+    ):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+    logged = [line for line in log_lines(log) if "text.count_words[" not in line]
+    assert_prints(block, "\n".join(logged), shown=shown.lines)

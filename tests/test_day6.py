@@ -1,11 +1,13 @@
 """Day 6: every step's state of a workflow, in order, in one round trip; Flower's API."""
 
 import io
+import json
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from celery import chain
@@ -13,7 +15,15 @@ from celery import chain
 from sprout import REPO
 from sprout.flower import Flower
 from sprout.services import embedded
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_on_terminal,
+    run_script,
+)
 from tests.support.recording import record_redis_commands
 
 DAY = "day6"
@@ -72,7 +82,15 @@ def test_the_benchmark_times_both_ways_of_reading_a_hundred_steps():
 
 
 def test_flower_reports_each_step_with_its_parent_root_and_children(day, status, workflows):
+    # Terminal 3: the README's Flower, with its password (on a free port rather than 5555).
+    block = readme_block(
+        "day6/README.md", "FLOWER_BASIC_AUTH=student:sprout celery -A taskrunner flower"
+    )
+    ((assignment, *command),) = block.words
     with Flower(DAY) as flower:
+        assert assignment == f"FLOWER_BASIC_AUTH={flower.user}:{flower.password}"
+        assert Path(flower.process.args[0]).name == command[0]
+        assert flower.process.args[1 : len(command)] == command[1:]
         with pytest.raises(urllib.error.HTTPError, match="401"):
             urllib.request.urlopen(f"{flower.url}/api/tasks", timeout=10)
         result = workflows.dependent_chain().apply_async()
@@ -83,6 +101,11 @@ def test_flower_reports_each_step_with_its_parent_root_and_children(day, status,
             assert time.monotonic() < deadline, last
             time.sleep(0.2)
         head = flower.task_info(first)
+        # The README's curl, with the id of a task and Flower's port.
+        curl = readme_block("day6/README.md", "curl -u student:sprout http://localhost:5555/")
+        port = {"localhost:5555": f"localhost:{flower.port}"}
+        answer = json.loads(run_script(curl, replacing=port, task_id=result.id).stdout)
+        assert (answer["uuid"], answer["state"]) == (result.id, "SUCCESS")
     assert last["result"] == "10.0"
     assert last["parent_id"] == ids[-2]
     assert last["root_id"] == first
@@ -97,3 +120,15 @@ def test_runs_from_a_copy_of_the_folder(tmp_path):
     printed = run_from_copy(DAY, tmp_path / "my-project", "import status\nstatus.main()")
     assert "sub    SUCCESS 10.0" in printed.splitlines()
     assert "result: 10.0" in printed.splitlines()
+
+
+def test_the_readmes_worker_is_the_one_these_tests_start(day):
+    assert_starts_the_worker(
+        readme_block("day6/README.md", "celery -A taskrunner worker -l INFO"), day.worker
+    )
+
+
+def test_the_readmes_second_terminal_shows_the_table_it_shows(day):
+    # On a terminal, as the reader runs it: the table drawn again in place, then the result.
+    block = readme_block("day6/README.md", "python status.py")
+    assert_prints(block, run_on_terminal(block, cwd=day.folder, env=queue_env(day.queue)))

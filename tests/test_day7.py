@@ -4,7 +4,14 @@ import inspect
 
 import pytest
 
+from sprout.worker import queue_env
 from tests.support.clients import run_from_copy
+from tests.support.readme_blocks import (
+    assert_prints,
+    assert_starts_the_worker,
+    readme_block,
+    run_script,
+)
 from tests.support.recording import task_log
 
 DAY = "day7"
@@ -50,6 +57,10 @@ def test_each_step_returns_a_dict_that_arrives_as_keyword_arguments(day, jobs):
     assert task_log(day.worker, steps[1].id)[0] == (
         f"started with args=() kwargs={{'div_result': 2.0, 'job_data': {JOB_DATA!r}}}"
     )
+    # As the README shows it, the job data left out.
+    shown = readme_block("day7/README.md", "python jobs.py").shown_after("steps.mul[")
+    logged = f"steps.mul[{steps[1].id}]: {task_log(day.worker, steps[1].id)[0]}"
+    assert_prints(shown, logged, shown=shown.lines)
 
 
 def test_steps_take_no_positional_parameter(day):
@@ -82,9 +93,12 @@ def test_a_step_with_too_many_operands_fails_saying_how_many_it_takes(jobs):
 
 @pytest.mark.default_queue
 def test_runs_from_a_copy_of_the_folder(tmp_path):
-    printed = run_from_copy(DAY, tmp_path / "my-project", "import jobs\njobs.main()").splitlines()
-    assert printed == [
-        f"job data: {JOB_DATA}",
-        "result:   {'sub_result': 10.0}",
-        "without 'mul': FAILURE job_data has no key 'mul': the operands of step 'mul' are missing",
-    ]
+    printed = run_from_copy(DAY, tmp_path / "my-project", "import jobs\njobs.main()")
+    assert_prints(readme_block("day7/README.md", "python jobs.py"), printed)
+
+
+def test_the_readmes_two_terminals_run_as_written(day):
+    worker = readme_block("day7/README.md", "celery -A taskrunner worker -l INFO")
+    assert_starts_the_worker(worker, day.worker)
+    block = readme_block("day7/README.md", "python jobs.py")
+    assert_prints(block, run_script(block, cwd=day.folder, env=queue_env(day.queue)).stdout)

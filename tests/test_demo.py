@@ -14,6 +14,7 @@ import pytest
 from sprout import REPO, demo
 from sprout.processes import free_port
 from sprout.services import embedded
+from tests.support.readme_blocks import assert_prints, readme_block
 
 pytestmark = pytest.mark.starts("make demo, on both stacks")
 
@@ -64,7 +65,10 @@ def fake_docker(folder, *, engine):
 
 
 def run_demo(tmp_path, env):
-    """Run ``make demo`` as a reader would, and check that it leaves nothing behind."""
+    """Run ``make demo`` as a reader would (the README's first command), and check that it
+    leaves nothing behind (--no-print-directory: run inside make check, make would name the
+    directories it enters)."""
+    assert readme_block("README.md", "make demo").words[0] == ["make", "demo"]
     temporary = tmp_path / "tmp"  # the demo's temporary files (worker logs, the API's database)
     temporary.mkdir()
     before = git_status()
@@ -136,6 +140,10 @@ def test_demo_tours_the_course_on_rabbitmq_and_redis(tmp_path):
     output = run_demo(tmp_path, {})
     assert "\nStack: RabbitMQ + Redis, because they answer at amqp://" in output
     check_tour(output)
+    # The README's transcript of it, from the stack it picked on (what comes before, make's
+    # command and the title, it leaves out).
+    transcript = readme_block("README.md", "Stack: RabbitMQ + Redis, because they answer at")
+    assert_prints(transcript, output, shown=["…", *transcript.lines])
 
 
 @embedded_leg

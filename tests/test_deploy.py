@@ -21,6 +21,7 @@ import yaml
 
 from sprout import REPO
 from sprout.api import API, ApiServer
+from tests.support.readme_blocks import readme_block, run_script
 
 pytestmark = pytest.mark.starts("the API as deployed: collectstatic, gunicorn, check --deploy")
 
@@ -32,10 +33,6 @@ HTTPS_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W
 
 def deploy_section():
     return README.split("### Before you deploy", 1)[1].split("\n## ", 1)[0]
-
-
-def console_blocks(text):
-    return [block.strip().splitlines() for block in re.findall(r"```console\n(.*?)```", text, re.S)]
 
 
 def compose_api_environment():
@@ -53,11 +50,11 @@ def compose_api_environment():
 
 
 def check_deploy(env):
+    """The README's check of a deployment, as written, in api/, on ``env``: its own
+    DJANGO_SECRET_KEY, then ``check --deploy``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "API_"))}
-    run = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"],
-        cwd=API, env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    block = readme_block("api/README.md", "export DJANGO_SECRET_KEY=")
+    run = run_script(block, cwd=API, env=env, base=clean, check=False)
     return run, set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", run.stdout + run.stderr))
 
 
@@ -91,7 +88,9 @@ def test_behind_a_tls_proxy_the_check_is_silent():
 
 
 def test_the_readmes_commands_make_a_user_and_a_token_that_the_api_takes(tmp_path):
-    commands = console_blocks(deploy_section())[0]
+    commands = readme_block(
+        "api/README.md", "python manage.py migrate\npython manage.py createsuperuser"
+    ).commands
     assert commands[0] == "python manage.py migrate"
     env = {
         **os.environ,
@@ -116,12 +115,10 @@ def test_the_readmes_commands_make_a_user_and_a_token_that_the_api_takes(tmp_pat
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{server.url}/api/workflows/", timeout=10)
         assert refused.value.code == 401
-        request = urllib.request.Request(
-            f"{server.url}/api/workflows/", headers={"Authorization": f"Token {key}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
-            assert json.load(answer)["count"] == 0
+        # The README's curl, with that token.
+        curl = readme_block("api/README.md", "curl -H 'Authorization: Token <key>'")
+        answer = run_script(curl, port=server.port, key=key).stdout
+        assert json.loads(answer)["count"] == 0
 
 
 def page_assets(server, path):
