@@ -1,6 +1,7 @@
 """Small helpers for the processes the course starts: workers, Flower, the API."""
 
 import ctypes
+import random
 import signal
 import socket
 import subprocess
@@ -69,6 +70,28 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def port_for_later():
+    """A TCP port of 127.0.0.1 that nothing listens on, below the kernel's ephemeral range.
+
+    For a port that another program binds only later, such as the ports that
+    Docker publishes once a stack's images are built: ``free_port`` hands out
+    ports of the ephemeral range, which any process of the tests may be handed
+    meanwhile, and a port that Docker publishes then takes the other's
+    connections away (its NAT rule wins). A port below that range is never
+    handed out that way.
+    """
+    low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    first = 20000 if low > 21000 else 1024
+    for port in random.sample(range(first, low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port between {first} and {low}")
 
 
 def spawn(command, *, cwd, env, stdout):

@@ -25,7 +25,7 @@ import urllib.request
 import pytest
 
 from sprout import REPO
-from sprout.processes import free_port
+from sprout.processes import port_for_later
 from tests.support import compose_stack
 from tests.support.readme_blocks import readme_block, substitute
 
@@ -91,7 +91,7 @@ def env_file_from_example(path):
         "FLOWER_BASIC_AUTH": f"student:{secrets.token_urlsafe(12)}",
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
         "TASK_DELAY": TASK_DELAY,
-        **{name: str(free_port()) for name in PORTS},
+        **{name: str(port_for_later()) for name in PORTS},
     }
     lines, settings = [], {}
     for line in (REPO / ".env.example").read_text().splitlines():
