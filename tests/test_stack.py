@@ -10,28 +10,21 @@ machine's own hold 5672 and 6379; and the project has a name of its own. At the 
 `docker compose down -v` leaves no container, network or volume behind.
 """
 
-import base64
 import json
-import os
-import re
-import secrets
-import shlex
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from sprout import REPO
-from sprout.processes import port_for_later
 from tests.support import compose_stack
+from tests.support.compose_stack import request, wait_for
 from tests.support.readme_blocks import readme_block, substitute
 
-# One stack for the whole module, in one process of pytest-xdist.
+# One stack for the whole module, in the process of pytest-xdist that runs the stack's
+# fault tests too, before them (compose_stack.XDIST_GROUP).
 pytestmark = [
-    pytest.mark.xdist_group("stack"),
+    pytest.mark.xdist_group(compose_stack.XDIST_GROUP),
     pytest.mark.starts("the compose stack, in containers"),
 ]
 
@@ -39,7 +32,6 @@ APP_SERVICES = ("worker", "background", "beat", "api", "flower")
 BACKING_SERVICES = ("broker", "redis", "db")
 # Celery beat answers no ping, so it has no health check (tests/test_compose.py says why).
 UNCHECKED = {"beat"}
-PORTS = ("API_PORT", "FLOWER_PORT", "RABBITMQ_MANAGEMENT_PORT", "RABBITMQ_PORT", "REDIS_PORT")
 # The steps sleep a little, not the 5 s a reader watches.
 TASK_DELAY = "0.2"
 RESULTS = {
@@ -47,154 +39,21 @@ RESULTS = {
     "ESG-TC02": ({"div": [4, 2], "mul": [3]}, 6.0),
     "ESG-TC03": ({"add": [3, 2], "sub": [1]}, 4),
 }
-ADMIN_PASSWORD = "the admin's password"
 # Each run's project: a name of its own, so that nothing of a reader's stack is touched.
 PROJECT_PREFIX = "sprout-stack-"
 
 
-class Stack:
-    def __init__(self, project, env_file, settings, environment):
-        self.project, self.env_file, self.settings = project, env_file, settings
-        self.environment = environment
-
-    def port(self, name):
-        return int(self.settings[name])
-
-    def url(self, name, path="/"):
-        return f"http://127.0.0.1:{self.port(name)}{path}"
-
-    def options(self):
-        """What the test puts after `docker compose`: its project, its settings."""
-        return ["-p", self.project, "--env-file", str(self.env_file)]
-
-    def compose(self, *arguments, timeout=300, check=True, cwd=REPO):
-        done = subprocess.run(
-            ["docker", "compose", *self.options(), *arguments],
-            cwd=cwd, env=self.environment, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-        if check:
-            assert done.returncode == 0, (arguments, done.stdout[-3000:], done.stderr[-3000:])
-        return done
-
-    def containers(self):
-        """Each service's container, as `docker inspect` describes it."""
-        ids = self.compose("ps", "-a", "-q").stdout.split()
-        described = json.loads(compose_stack.docker("inspect", *ids).stdout)
-        return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in described}
-
-
-def env_file_from_example(path):
-    """.env.example, as `cp .env.example .env` gives it, with what the README says to set
-    (DJANGO_SECRET_KEY, FLOWER_BASIC_AUTH) and a free port for each published one."""
-    values = {
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "FLOWER_BASIC_AUTH": f"student:{secrets.token_urlsafe(12)}",
-        "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
-        "TASK_DELAY": TASK_DELAY,
-        **{name: str(port_for_later()) for name in PORTS},
-    }
-    lines, settings = [], {}
-    for line in (REPO / ".env.example").read_text().splitlines():
-        name, equals, value = line.partition("=")
-        if equals and not line.startswith("#"):
-            value = values.pop(name, value)
-            settings[name] = value
-            line = f"{name}={value}"
-        lines.append(line)
-    assert not values, f".env.example no longer sets {sorted(values)}"
-    path.write_text("\n".join(lines) + "\n")
-    return settings
-
-
-def request(url, *, token=None, auth=None, data=None, timeout=30):
-    """(status, body) of a request from this machine."""
-    headers = {}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-        data = json.dumps(data).encode()
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, data=data, headers=headers), timeout=timeout
-        ) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    reason = compose_stack.engine_missing()
-    if reason:
-        pytest.fail(f"the compose stack cannot run: {reason}")
-    try:
-        compose_stack.stand_ins()
-        folder = tmp_path_factory.mktemp("stack")
-        config = compose_stack.docker_config(folder / "docker")
-    except compose_stack.StackUnavailable as error:
-        pytest.fail(f"the compose stack cannot run: {error}")
-    env_file = folder / ".env"
-    settings = env_file_from_example(env_file)
-    # Compose takes a variable of the environment over the same one in the env file:
-    # the tests' own settings (their queues, ports, delays) must not reach the stack.
-    environment = {
-        **{name: value for name, value in os.environ.items() if name not in settings},
-        "DOCKER_CONFIG": str(config),
-    }
-    project = f"{PROJECT_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
-    stack = Stack(project, env_file, settings, environment)
-    # api/README.md's block: `cp .env.example .env` (done above, into the test's own file,
-    # which --env-file names), then `docker compose up --build`, with --wait, so that it
-    # returns once every service is healthy rather than following their logs.
-    copy, up = readme_block("api/README.md", "cp .env.example .env          # then set").words
-    assert copy == ["cp", ".env.example", ".env"], copy
-    assert up[:2] == ["docker", "compose"], up
-    try:
-        stack.compose(*up[2:], "--wait", "--wait-timeout", "300", timeout=1200)
-        yield stack
-    finally:
-        down = stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
-        left = compose_stack.project_resources(project)
-        compose_stack.remove_replaced_images(PROJECT_PREFIX)
-        assert down.returncode == 0, down.stderr
-        assert not any(left.values()), f"the stack left {left}"
+    yield from compose_stack.running_stack(
+        tmp_path_factory, prefix=PROJECT_PREFIX, task_delay=TASK_DELAY
+    )
 
 
 @pytest.fixture(scope="module")
 def users(stack):
-    """api/README.md's "Before you deploy", each command through `docker compose exec api`:
-    the superuser admin, the user ada, and ada's token."""
-    block = readme_block(
-        "api/README.md", "python manage.py migrate\npython manage.py createsuperuser"
-    )
-    for command in block.commands:
-        words = shlex.split(command)
-        assert words[:3] == ["python", "manage.py", words[2]], command
-        options = []
-        if "createsuperuser" in words:
-            # createsuperuser asks for the password; --noinput takes it from the environment.
-            words.append("--noinput")
-            options = ["-e", f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}"]
-        done = stack.compose("exec", "-T", *options, "api", *words)
-    key = re.fullmatch(r"Generated token (\w+) for user ada\n", done.stdout).group(1)
-    # ada's password, as the README's create_user sets it.
-    password = re.search(r"create_user\('ada', password='([^']+)'\)", block.text).group(1)
-    return {"token": key, "ada": password}
-
-
-def wait_for(workflow_id, stack, token, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = request(stack.url("API_PORT", f"/api/workflows/{workflow_id}/"), token=token)
-        assert status == 200, body
-        workflow = json.loads(body)
-        if workflow["state"] not in {"PENDING", "STARTED"}:
-            return workflow
-        assert time.monotonic() < deadline, workflow
-        time.sleep(0.2)
+    """api/README.md's "Before you deploy": the superuser admin, the user ada, her token."""
+    return compose_stack.readme_users(stack)
 
 
 @pytest.fixture(scope="module")

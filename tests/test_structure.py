@@ -170,7 +170,7 @@ STARTS_A_STACK = re.compile(
     r'|"make", "--no-print-directory", "(demo|lab|serve)"'
     r'|"collectstatic"|"--deploy"|\bSCHEMATHESIS\b|REPO / "benchmarks"'
     # The compose stack, in containers: its stand-in images, then the stack itself.
-    r"|\bcompose_stack\.stand_ins\("
+    r"|\bcompose_stack\.running_stack\("
     # Chapter 11's commands: api/'s own tests, run from api/, with a worker of their own.
     r'|"api/chapters/11_testing_your_tasks\.md"'
 )

@@ -333,6 +333,39 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
 CELERY_RESULT_BACKEND_MAX_RETRIES = 20
 
+# No step is lost when a worker is cut off the network, its machine still
+# running (a partition). Nothing closes its connections then: each end learns
+# that the other has gone only when it hears nothing for long enough.
+#
+# The broker learns it from heartbeats. The worker and RabbitMQ agree on the
+# lower of their two intervals (Celery asks for 120 s, RabbitMQ offers 60 s);
+# after two missed, RabbitMQ closes the connection and gives the steps the
+# worker held to another worker. At 10 s (RabbitMQ's guide finds 5 to 20 s
+# right for most deployments), that is about 20 s after the cut rather than
+# two minutes and more, and the worker, which checks its side at the same
+# rate, reconnects once the network is back.
+CELERY_BROKER_HEARTBEAT = 10
+# A step running in the cut-off worker writes to Redis and the database. A
+# write on a connection whose other end has gone would wait for an answer
+# until the step's time limit (Redis: Celery waits 120 s a try, 20 tries).
+# Here each fails within seconds, and the step tries again once the network
+# is back (JobStep: a lost connection is an error that can pass); the step's
+# message, meanwhile, may have gone to another worker, and whichever run
+# ends second finds the step's result recorded (chapter 9).
+CELERY_REDIS_SOCKET_TIMEOUT = 10
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {
+        # libpq's own settings (its "Connection Strings" page): give up on a
+        # connection that does not answer after 10 s of TCP keepalive probes,
+        # or whose sent data has had no acknowledgement for 10 s.
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
+    }
+
 # A hung step ends FAILURE rather than STARTED forever: at the soft limit
 # Celery raises SoftTimeLimitExceeded in the step, and at the hard limit it
 # kills the process that runs it. Both leave room for TASK_DELAY and for the

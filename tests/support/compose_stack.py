@@ -12,14 +12,27 @@ that docker-compose.yml and api/Dockerfile name from tests/support/stand_ins/
 (its README says what they are), and keeps them as a cache.
 """
 
+import base64
 import hashlib
 import importlib.util
 import json
 import os
+import re
+import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
+
+from sprout import REPO
+from sprout.processes import port_for_later
+from tests.support.readme_blocks import readme_block
 
 STAND_INS = Path(__file__).parent / "stand_ins"
 # The mirror that apt uses on this machine (/etc/apt/sources.list.d/debian.sources).
@@ -244,3 +257,185 @@ def remove_replaced_images(prefix):
         project = image_label(image, "com.docker.compose.project") or ""
         if project.startswith(prefix):
             docker("rmi", image, check=False)
+
+
+# --- A stack of a test module's own -------------------------------------------------------
+#
+# What tests/test_stack.py and tests/test_stack_faults.py share: each module starts a
+# stack of its own with `running_stack` (after it has built the stand-ins, which makes it
+# a module that starts a stack: tests/test_structure.py looks for that call there), and
+# drives it from this machine with `request`, `readme_users` and `wait_for`.
+
+# Both modules' tests run in one process of pytest-xdist, one module's stack after the
+# other's: one engine on two cores runs one stack well, and the stand-ins are built once.
+XDIST_GROUP = "compose-stack"
+
+# The ports that docker-compose.yml publishes on this machine, each moved to a free one.
+PORTS = ("API_PORT", "FLOWER_PORT", "RABBITMQ_MANAGEMENT_PORT", "RABBITMQ_PORT", "REDIS_PORT")
+ADMIN_PASSWORD = "the admin's password"
+
+
+class Stack:
+    def __init__(self, project, env_file, settings, environment):
+        self.project, self.env_file, self.settings = project, env_file, settings
+        self.environment = environment
+
+    def port(self, name):
+        return int(self.settings[name])
+
+    def url(self, name, path="/"):
+        return f"http://127.0.0.1:{self.port(name)}{path}"
+
+    def options(self):
+        """What the test puts after `docker compose`: its project, its settings."""
+        return ["-p", self.project, "--env-file", str(self.env_file)]
+
+    def compose(self, *arguments, timeout=300, check=True, cwd=REPO):
+        done = subprocess.run(
+            ["docker", "compose", *self.options(), *arguments],
+            cwd=cwd, env=self.environment, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if check:
+            assert done.returncode == 0, (arguments, done.stdout[-3000:], done.stderr[-3000:])
+        return done
+
+    def container_ids(self, service=None, every=True):
+        """The ids of the project's containers (of ``service`` only, if given); with
+        ``every`` those that have stopped too."""
+        listing = ["ps", *(["-a"] if every else []), "-q", *filter(None, [service])]
+        return self.compose(*listing).stdout.split()
+
+    def containers(self):
+        """Each service's container, as `docker inspect` describes it."""
+        described = json.loads(docker("inspect", *self.container_ids()).stdout)
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in described}
+
+    def network(self):
+        """The project's network, which compose makes for the services: <project>_default."""
+        return f"{self.project}_default"
+
+
+def env_file_from_example(path, task_delay):
+    """.env.example, as `cp .env.example .env` gives it, with what the README says to set
+    (DJANGO_SECRET_KEY, FLOWER_BASIC_AUTH), the steps' delay, and a free port for each
+    published one."""
+    values = {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "FLOWER_BASIC_AUTH": f"student:{secrets.token_urlsafe(12)}",
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+        "TASK_DELAY": task_delay,
+        **{name: str(port_for_later()) for name in PORTS},
+    }
+    lines, settings = [], {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        name, equals, value = line.partition("=")
+        if equals and not line.startswith("#"):
+            value = values.pop(name, value)
+            settings[name] = value
+            line = f"{name}={value}"
+        lines.append(line)
+    assert not values, f".env.example no longer sets {sorted(values)}"
+    path.write_text("\n".join(lines) + "\n")
+    return settings
+
+
+def fail_unless_ready():
+    """FAIL (never skip) the module when the engine or Compose cannot be used here."""
+    reason = engine_missing()
+    if reason:
+        pytest.fail(f"the compose stack cannot run: {reason}")
+
+
+def running_stack(tmp_path_factory, *, prefix, task_delay):
+    """A module fixture's body: the stack up (every service healthy), yielded as a ``Stack``,
+    then down with its volumes, nothing of the project left behind.
+
+    The project's name starts with ``prefix`` and is its own, so that nothing of a
+    reader's stack, or of another module's, is touched. It fails the module (never skips
+    it) where the engine, Compose or the stand-in images cannot be had.
+    """
+    fail_unless_ready()
+    try:
+        stand_ins()
+        folder = tmp_path_factory.mktemp("stack")
+        config = docker_config(folder / "docker")
+    except StackUnavailable as error:
+        pytest.fail(f"the compose stack cannot run: {error}")
+    env_file = folder / ".env"
+    settings = env_file_from_example(env_file, task_delay)
+    # Compose takes a variable of the environment over the same one in the env file:
+    # the tests' own settings (their queues, ports, delays) must not reach the stack.
+    environment = {
+        **{name: value for name, value in os.environ.items() if name not in settings},
+        "DOCKER_CONFIG": str(config),
+    }
+    project = f"{prefix}{os.getpid()}-{secrets.token_hex(3)}"
+    stack = Stack(project, env_file, settings, environment)
+    # api/README.md's block: `cp .env.example .env` (done above, into the test's own file,
+    # which --env-file names), then `docker compose up --build`, with --wait, so that it
+    # returns once every service is healthy rather than following their logs.
+    copy, up = readme_block("api/README.md", "cp .env.example .env          # then set").words
+    assert copy == ["cp", ".env.example", ".env"], copy
+    assert up[:2] == ["docker", "compose"], up
+    try:
+        stack.compose(*up[2:], "--wait", "--wait-timeout", "300", timeout=1200)
+        yield stack
+    finally:
+        down = stack.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        left = project_resources(project)
+        remove_replaced_images(prefix)
+        assert down.returncode == 0, down.stderr
+        assert not any(left.values()), f"the stack left {left}"
+
+
+def request(url, *, token=None, auth=None, data=None, timeout=30):
+    """(status, body) of a request from this machine."""
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(data).encode()
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, headers=headers), timeout=timeout
+        ) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def readme_users(stack):
+    """api/README.md's "Before you deploy", each command through `docker compose exec api`:
+    the superuser admin, the user ada, and ada's token: {"token": ..., "ada": password}."""
+    block = readme_block(
+        "api/README.md", "python manage.py migrate\npython manage.py createsuperuser"
+    )
+    for command in block.commands:
+        words = shlex.split(command)
+        assert words[:3] == ["python", "manage.py", words[2]], command
+        options = []
+        if "createsuperuser" in words:
+            # createsuperuser asks for the password; --noinput takes it from the environment.
+            words.append("--noinput")
+            options = ["-e", f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}"]
+        done = stack.compose("exec", "-T", *options, "api", *words)
+    key = re.fullmatch(r"Generated token (\w+) for user ada\n", done.stdout).group(1)
+    # ada's password, as the README's create_user sets it.
+    password = re.search(r"create_user\('ada', password='([^']+)'\)", block.text).group(1)
+    return {"token": key, "ada": password}
+
+
+def wait_for(workflow_id, stack, token, timeout=60):
+    """The workflow, read through the API until it has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = request(stack.url("API_PORT", f"/api/workflows/{workflow_id}/"), token=token)
+        assert status == 200, body
+        workflow = json.loads(body)
+        if workflow["state"] not in {"PENDING", "STARTED"}:
+            return workflow
+        assert time.monotonic() < deadline, workflow
+        time.sleep(0.2)

@@ -15,15 +15,15 @@ from xdist.scheduler import LoadGroupScheduling
 
 from .api_stack import worker_key
 
-# Each group of outage tests, each run of make demo, the browser's tests and
-# the compose stack's take a minute or so (the stack's 2.5 min while it
-# builds its images); in make test, test_api.py and the notebooks of chapters 9
-# and 10 are the longest, at 20 to 35 s. The default-queue tests, the API's
-# other modules, the other chapters' notebooks and the tests that start make
-# serve or JupyterLab take 10 to 30 s; a day's notebook ten seconds or so; a
-# day's module a few.
+# Each group of outage tests, each run of make demo and the browser's tests
+# take a minute or so; the compose stack's two modules, one after the other,
+# about 8 min (2.5 min more while the first builds the images). In make test,
+# test_api.py and the notebooks of chapters 9 and 10 are the longest, at 20
+# to 35 s. The default-queue tests, the API's other modules, the other
+# chapters' notebooks and the tests that start make serve or JupyterLab take
+# 10 to 30 s; a day's notebook ten seconds or so; a day's module a few.
 LONGEST = {
-    "test_api_outages", "test_browser", "test_stack", "test_api",
+    "test_api_outages", "test_browser", "test_stack", "test_stack_faults", "test_api",
     "chapter09_keeping_work_safe", "chapter10_schedules_and_queues",
 }  # fmt: skip
 LONGER = {
