@@ -3,7 +3,8 @@
 Starts ``make serve`` in the background with a database of its own, runs a
 few workflows through the API (one that fails, so the list shows it), and
 photographs, in headless Chromium, the list of workflows and the page of an
-ESG-TC01 workflow while its third step runs.
+ESG-TC01 workflow while its third step runs: its steps, their timeline, and
+the first step's log.
 """
 
 import json
@@ -78,6 +79,8 @@ def main():
 
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(running["links"]["page"])
+        # The first step's log, opened as a reader would; it stays open as the page updates.
+        page.click("#log-1 summary")
         page.wait_for_timeout(300)
         page.screenshot(path=DOCS / "workflow-page.png", full_page=True)
         wait_for(running["links"]["self"], finished)

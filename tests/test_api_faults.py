@@ -48,6 +48,13 @@ def testcase(monkeypatch):
     return declare
 
 
+def kinds_on_the_timeline(client, workflow):
+    """Each step's spans on the timeline of the workflow's page, by kind, by step."""
+    page = client.get(f"/workflows/{workflow.id}/").content.decode()
+    rows = re.findall(r'<tr data-timeline="(\w+)">(.*?)</tr>', page, re.S)
+    return {name: re.findall(r'data-kind="(\w+)"', row) for name, row in rows}
+
+
 def follow(client, workflow):
     return wait_until_finished(client, f"/api/workflows/{workflow.id}/", timeout=60)
 
@@ -64,6 +71,19 @@ def test_a_pool_process_killed_mid_step_runs_the_step_again_and_the_workflow_fin
     assert (finished["state"], finished["result"]) == ("SUCCESS", 10.0)
     assert [step["tries"] for step in finished["steps"]] == [1, 2, 1, 1]
     assert Step.objects.get(task_id=mul.task_id).lost_runs == 1
+    # The killed run's own lines are lost with it; the step's log and history say so.
+    mul = finished["steps"][1]
+    assert [change["state"] for change in mul["history"]] == [
+        "STARTED", "LOST", "STARTED", "SUCCESS",
+    ]  # fmt: skip
+    assert re.match(
+        r"\d\d:\d\d:\d\d\.\d{3} LOST the run before this one ended with its worker process, "
+        r"before it could record its end: what it logged is lost\n"
+        r"\d\d:\d\d:\d\d\.\d{3} STARTED on ",
+        mul["log"],
+    ), mul["log"]
+    assert mul["log"].count("INFO started with args") == 1
+    assert kinds_on_the_timeline(client, workflow)["mul"] == ["queued", "lost", "success"]
 
 
 def test_a_step_that_kills_its_process_every_time_fails_after_three_runs(client, api, testcase):
@@ -104,6 +124,12 @@ def test_a_step_that_ignores_its_soft_time_limit_is_killed_at_the_hard_one(clien
     assert stubborn["error"] == (
         "TimeLimitExceeded: the step ran past its hard time limit (2 s) and was stopped"
     )
+    # The worker's main process recorded the end; the killed process's lines are lost.
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3} FAILURE TimeLimitExceeded: the step ran past its hard time "
+        r"limit \(2 s\) and was stopped \(recorded after the run, whose own lines are lost\)\n",
+        stubborn["log"],
+    ), stubborn["log"]
 
 
 def test_a_transient_error_retries_with_backoff_until_it_passes(client, testcase, tmp_path):
@@ -132,6 +158,18 @@ def test_a_transient_error_retries_with_backoff_until_it_passes(client, testcase
     assert (finished["state"], flaky["state"], flaky["error"]) == ("SUCCESS", "SUCCESS", None)
     assert flaky["tries"] >= 2
     assert finished["result"] == 2.0
+    # Every try is in the step's history and its log, and on the timeline: each run
+    # that erred, each wait, then the run that succeeded.
+    changes = [change["state"] for change in flaky["history"]]
+    assert changes == ["STARTED", "RETRY"] * (flaky["tries"] - 1) + ["STARTED", "SUCCESS"]
+    retried = re.findall(r"^\d\d:\d\d:\d\d\.\d{3} RETRY (.*)$", flaky["log"], re.M)
+    assert len(retried) == flaky["tries"] - 1, flaky["log"]
+    assert retried[0].startswith("ConnectionError: Connection refused (while the test says so)")
+    assert flaky["log"].count(" STARTED on ") == flaky["tries"]
+    assert re.search(r" SUCCESS \{'flaky_result': 2\.0\}\n$", flaky["log"]), flaky["log"]
+    assert kinds_on_the_timeline(client, workflow)["flaky"] == (
+        ["queued"] + ["erred", "retry"] * (flaky["tries"] - 1) + ["success"]
+    )
 
 
 def test_a_transient_error_that_outlasts_its_retry_budget_fails_the_step(

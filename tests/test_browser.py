@@ -95,6 +95,60 @@ def test_the_form_starts_tc01_and_its_page_shows_every_step_succeed_without_a_re
     assert page.locator("button", has_text="Cancel").count() == 0
 
 
+def timeline(page):
+    """Each step's bars on the timeline, as the page draws them now: their kind and width in
+    pixels."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll("#live tr[data-timeline]"), (row) => [
+            row.dataset.timeline,
+            Array.from(row.querySelectorAll("rect.bar"), (bar) => [
+                bar.dataset.kind, bar.getBoundingClientRect().width,
+            ]),
+        ])"""
+    )
+
+
+def test_the_timeline_of_a_running_tc01_grows_without_a_reload(page):
+    start_from_the_form(page, "ESG-TC01")
+    loads = len(page.loads)
+    counts, running = [], {}
+    deadline = time.monotonic() + 60
+    while page.locator("#live").get_attribute("data-finished") != "true":
+        assert time.monotonic() < deadline, timeline(page)
+        drawn = timeline(page)
+        counts.append(sum(len(bars) for _, bars in drawn))
+        for name, bars in drawn:
+            for kind, width in bars:
+                if kind == "running":
+                    running.setdefault(name, []).append(width)
+        time.sleep(0.2)
+    # Bars appeared one after the other: a step's queued bar once the step
+    # before it ended, then its run's; none went away.
+    assert counts == sorted(counts) and len(set(counts)) >= 4, counts
+    # A running bar reaches to the moment of each answer: it grew while it ran.
+    assert len(running) >= 3, running
+    for name, widths in running.items():
+        assert widths == sorted(widths), (name, widths)
+    assert any(widths[-1] > widths[0] + 1 for widths in running.values()), running
+    # At the end, every step waited, then ran and succeeded, and the bars fill the axis.
+    drawn = timeline(page)
+    assert [(name, [kind for kind, _ in bars]) for name, bars in drawn] == [
+        (name, ["queued", "success"]) for name in ("div", "mul", "add", "sub")
+    ]
+    lane = page.locator("#live tr[data-timeline] td.lane").first.bounding_box()["width"]
+    assert sum(width for _, bars in drawn for _, width in bars) == pytest.approx(lane, rel=0.05)
+    assert len(page.loads) == loads  # no reload: the timeline updated with the page
+
+
+def test_an_opened_log_stays_open_while_the_page_updates_itself(page):
+    start_from_the_form(page, "ESG-TC02", {"div": [4, 2], "mul": [3]})
+    page.locator("#log-1 summary").click()
+    page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
+    assert page.locator("#log-1").get_attribute("open") is not None
+    assert "INFO 4 / 2" in page.inner_text("#log-1 pre")
+    assert page.locator("#log-2").get_attribute("open") is None
+
+
 def test_the_page_stops_asking_once_the_workflow_has_finished(page):
     start_from_the_form(page, "ESG-TC03")
     page.wait_for_selector('#live[data-finished="true"]', timeout=30_000)
@@ -198,6 +252,19 @@ def test_with_javascript_off_the_page_is_right_as_the_server_renders_it(browser,
         page.reload()
         assert page.inner_text("#state") == "SUCCESS"
         assert page.inner_text("#result") == "6.0"
+        # The timeline is drawn by the server, and each step's log is there.
+        kinds = [
+            [bar.get_attribute("data-kind") for bar in row.locator("rect.bar").all()]
+            for row in page.locator("tr[data-timeline]").all()
+        ]
+        assert kinds == [["queued", "success"], ["queued", "success"]]
+        assert (
+            page.locator("tr[data-timeline] svg")
+            .first.get_attribute("aria-label")
+            .startswith("div, SUCCESS: queued: ")
+        )
+        page.locator("#log-2 summary").click()
+        assert "INFO 2.0 * 3" in page.inner_text("#log-2 pre")
     finally:
         context.close()
 

@@ -383,6 +383,12 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 STEP_RETRY_FOR = float(os.environ.get("STEP_RETRY_FOR", "600"))
 
 # No step is lost when its message is, nor when its end could not be recorded.
+# Each step keeps what it logged while it ran, try after try, with its
+# traceback if it failed (runs/steplogs.py): its last STEP_LOG_MAX_CHARS
+# characters, so that a step that logs in a loop fills neither the database
+# nor the API's answers. The API and the workflow's page say how much was cut.
+STEP_LOG_MAX_CHARS = int(os.environ.get("STEP_LOG_MAX_CHARS", "10000"))
+
 # Celery beat (`celery -A config beat`) sends the repair task every
 # REPAIR_EVERY seconds; it looks at the steps whose record has not moved for
 # STEP_STALLED_AFTER seconds, which must be longer than a step may wait in

@@ -13,8 +13,9 @@ from celery import Task, states
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.utils.log import get_task_logger
 from django.conf import settings
+from django.utils import timezone
 
-from . import records
+from . import records, steplogs
 
 # The worker prefixes each line of a task logger with the task's name and id.
 logger = get_task_logger(__name__)
@@ -140,29 +141,39 @@ class JobStep(ResultAsKeywords, RetriesForAWhile, LoggedTask):
     the step starts, ends or gives up, the step is sent again for later
     (``retry_later``), and the message goes only once the new one is on the
     broker.
+
+    What the step logs while it runs is kept with its record
+    (``runs/steplogs.py``): ``steplogs.capture`` holds the run's lines, and
+    the write that records how the run ended carries them, with a line of
+    its own for the end (the result, the error and the wait before the next
+    try, or the traceback).
     """
 
     def __call__(self, *args, **kwargs):
         start = self.record_start()
         if not start.run:
             return self.not_run(start.step)
-        try:
-            # ResultAsKeywords, then LoggedTask, then the step's own function.
-            result = super().__call__(*args, **kwargs)
-        except (Retry, Ignore, Reject):
-            raise  # Celery's own ways of ending a task, not errors.
-        except self.transient_errors as exc:
-            if self.retrying_for() < self.retry_for:
-                raise self.retry_later(exc) from exc
-            self.record_failure(
-                exc, f"; gave up after {self.retrying_for():.0f} s of tries (STEP_RETRY_FOR)"
-            )
-            raise
-        except Exception as exc:
-            self.record_failure(exc)
-            raise
-        if start.record:
-            self.record_success(result)
+        with steplogs.capture() as log:
+            log.note(states.STARTED, f"on {self.request.hostname}")
+            try:
+                # ResultAsKeywords, then LoggedTask, then the step's own function.
+                result = super().__call__(*args, **kwargs)
+            except (Retry, Ignore, Reject):
+                raise  # Celery's own ways of ending a task, not errors.
+            except self.transient_errors as exc:
+                if self.retrying_for() < self.retry_for:
+                    raise self.retry_later(exc, log=log) from exc
+                self.record_failure(
+                    exc,
+                    f"; gave up after {self.retrying_for():.0f} s of tries (STEP_RETRY_FOR)",
+                    log=log,
+                )
+                raise
+            except Exception as exc:
+                self.record_failure(exc, log=log)
+                raise
+            if start.record:
+                self.record_success(result, log)
         return result
 
     def record_start(self):
@@ -174,10 +185,11 @@ class JobStep(ResultAsKeywords, RetriesForAWhile, LoggedTask):
             # Nothing has run, and nothing says so: start later.
             raise self.retry_later(exc, record=False) from exc
 
-    def record_success(self, result):
-        """Record the step's result, before the chain sends the next step."""
+    def record_success(self, result, log):
+        """Record the step's result, and the run's log, before the chain sends the next step."""
+        log.note(states.SUCCESS, repr(result))
         try:
-            records.succeed(self.request.id, result)
+            records.succeed(self.request.id, result, log.part())
         except self.transient_errors as exc:
             # The step has done its work, and its end cannot be recorded: it
             # runs again later, as it would after its worker had died.
@@ -196,29 +208,39 @@ class JobStep(ResultAsKeywords, RetriesForAWhile, LoggedTask):
         logger.info("not run: the step is %s already", step.state)
         raise Ignore()
 
-    def retry_later(self, exc, record=True):
+    def retry_later(self, exc, record=True, log=None):
         """Send the step again for later (``retry_after``); raises ``Retry``.
 
-        ``record``: say RETRY, and why, in the step's row, if the database
-        answers; the next run says STARTED either way. False when the record
-        itself is what failed.
+        ``record``: say RETRY, and why, in the step's row, with what the run
+        logged (``log``), if the database answers; the next run says STARTED
+        either way. False when the record itself is what failed: that run's
+        lines are not written.
         """
         countdown = self.next_wait()
         if record:
+            reason = (
+                f"{describe(exc)}; trying again in {countdown:.1f} s "
+                f"(for {self.retry_for:g} s at most after the first error)"
+            )
+            part = None
+            if log is not None:
+                log.note(states.RETRY, reason)
+                part = log.part()
             try:
-                records.retry(
-                    self.request.id,
-                    f"{describe(exc)}; trying again in {countdown:.1f} s "
-                    f"(for {self.retry_for:g} s at most after the first error)",
-                )
+                records.retry(self.request.id, reason, part)
             except self.transient_errors as error:
                 logger.warning("could not record the retry: %s", error)
         return self.retry_after(exc, countdown)
 
-    def record_failure(self, exc, note=""):
-        """Record that the step failed with ``exc``; if the database cannot be reached, retry."""
+    def record_failure(self, exc, note="", log=None):
+        """Record that the step failed with ``exc``, and the run's log with its traceback;
+        if the database cannot be reached, retry."""
+        part = None
+        if log is not None:
+            log.note(states.FAILURE, describe(exc) + note, steplogs.formatted_traceback(exc))
+            part = log.part()
         try:
-            records.fail(self.request.id, describe(exc) + note)
+            records.fail(self.request.id, describe(exc) + note, part)
         except self.transient_errors as error:
             # A failure that cannot be recorded must not end the step either:
             # it runs again later, and fails again, or not.
@@ -235,8 +257,15 @@ class JobStep(ResultAsKeywords, RetriesForAWhile, LoggedTask):
             # itself did not fail. Its record stays as it is, and the repair task
             # sends the step again if its message is lost.
             return
+        # Written only if the body recorded no end. Then what the run logged
+        # is lost: a process killed at its hard time limit wrote none of it.
+        lost = "recorded after the run, whose own lines are lost"
+        details = "" if isinstance(exc, TimeLimitExceeded) or einfo is None else einfo.traceback
+        part = steplogs.Part(
+            steplogs.line(states.FAILURE, f"{describe(exc)} ({lost})", timezone.now()) + details
+        )
         try:
-            records.fail(task_id, describe(exc))
+            records.fail(task_id, describe(exc), part)
         except self.transient_errors as error:
             # Nothing can be sent again from here: the repair task will find the
             # failure in the result store.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from config import celery_app
 from webhooks import notifications
 
-from .models import Step, Workflow
+from .models import Appended, Step, Workflow
 from .summaries import summarize
 from .testcases import TESTCASES
 
@@ -175,8 +175,8 @@ def send_again(step):
 def carry(step, workflow):
     """A copy of a step that succeeded, for the workflow that resumes its own.
 
-    It keeps its result, its times and its tries, and has no task id: it does
-    not run in the new workflow.
+    It keeps its result, its times, its tries, its log and its history, and has
+    no task id: it does not run in the new workflow.
     """
     return Step(
         workflow=workflow,
@@ -187,6 +187,9 @@ def carry(step, workflow):
         started_at=step.started_at,
         finished_at=step.finished_at,
         tries=step.tries,
+        log=step.log,
+        log_cut=step.log_cut,
+        history=step.history,
     )
 
 
@@ -205,11 +208,13 @@ def cancel(workflow):
     with transaction.atomic():
         stopped = workflow.steps.filter(state__in=[states.PENDING, states.RETRY])
         task_ids = list(stopped.values_list("task_id", flat=True))
+        now = timezone.now()
         stopped.update(
             state=states.REVOKED,
             error="cancelled",
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
+            finished_at=now,
+            history=Appended("history", [states.REVOKED, now.isoformat()]),
+            updated_at=now,
         )
         if workflow.cancelled_at is None:
             workflow.cancelled_at = timezone.now()

@@ -7,12 +7,13 @@ database as it changes (``runs/records.py``), and the API reads its answers
 from here: a finished workflow never needs Redis again.
 """
 
+import json
 import uuid
 from functools import cached_property
 
 from celery import states
 from django.conf import settings
-from django.db import models
+from django.db import NotSupportedError, models
 
 from . import summaries
 
@@ -95,6 +96,18 @@ class Step(models.Model):
     lost_runs = models.PositiveSmallIntegerField(
         default=0, help_text="Runs that ended with their worker process, before they could finish"
     )
+    # What the step logged while it ran, every try one after the other, with
+    # the errors it retried on, its traceback if it failed, and a line for each
+    # run lost with its worker (runs/steplogs.py). It keeps the last
+    # STEP_LOG_MAX_CHARS characters; log_cut counts those it let go.
+    log = models.TextField(blank=True, default="")
+    log_cut = models.PositiveIntegerField(
+        default=0, help_text="Characters cut from the start of the log to keep it short"
+    )
+    # Every change of state, in order, as [state, ISO 8601 time] pairs: each
+    # run's STARTED, a RETRY's wait, a LOST run, the end. The timeline of the
+    # workflow's page draws each try from these.
+    history = models.JSONField(default=list, blank=True)
     # When the row last changed: the repair task (runs/repair.py) looks at the
     # steps whose record has stood still for too long.
     updated_at = models.DateTimeField(auto_now=True)
@@ -116,6 +129,34 @@ class Step(models.Model):
 
     def __str__(self):
         return f"{self.name} {self.state} ({self.task_id})"
+
+
+class Appended(models.Func):
+    """A JSON list field with one more item at its end, computed by the database in the UPDATE
+    itself: ``Step.objects.filter(...).update(history=Appended("history", ["SUCCESS", at]))``.
+
+    No read comes first, so two writers never lose each other's item, and the
+    one UPDATE that records a change of state records its time with it.
+    SQLite and PostgreSQL, the API's two databases, each say it their own way.
+    """
+
+    output_field = models.JSONField()
+
+    def __init__(self, field, item):
+        super().__init__(models.F(field), models.Value(json.dumps(item)))
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # '$[#]' is the place after the last item (SQLite 3.31 and later).
+        field, item = (compiler.compile(expression) for expression in self.source_expressions)
+        return f"json_insert({field[0]}, '$[#]', json({item[0]}))", [*field[1], *item[1]]
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # jsonb || jsonb joins two arrays: the list, and a list of the one item.
+        field, item = (compiler.compile(expression) for expression in self.source_expressions)
+        return f"({field[0]} || jsonb_build_array({item[0]}::jsonb))", [*field[1], *item[1]]
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError("Appended is written for SQLite and PostgreSQL")
 
 
 def task_states(task_ids, workflows=None):

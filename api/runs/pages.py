@@ -4,9 +4,12 @@ The pages read and change workflows with the same functions as the API
 (``jobs``) and validate the form with the API's own serializer, so an error
 reads as the API words it. The server renders each page whole, so it is
 right with JavaScript off. The part of a workflow's page that changes while
-it runs (state, progress, steps, buttons) is a template of its own,
-``workflow_live.html``; ``workflow.js`` asks for it again once a second and
-puts it in place, until the workflow has finished.
+it runs (state, progress, steps, their timeline and logs, buttons) is a
+template of its own, ``workflow_live.html``; ``workflow.js`` asks for it
+again once a second and puts it in place, until the workflow has finished.
+The timeline (``runs/timelines.py``) is drawn there too, as SVG: its bars
+appear and grow with each answer, and a running step's bar reaches to the
+moment the answer was made.
 
 Why polling and not Server-Sent Events: gunicorn's sync workers serve one
 request at a time, and an event stream would hold one of them for as long as
@@ -28,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from . import jobs
+from . import jobs, timelines
 from .access import owner_of_new, signed_in, visible_workflows
 from .exceptions import answer_for
 from .limits import refuse_start, too_many
@@ -137,6 +140,7 @@ def live_context(request, workflow):
             "elapsed": seconds_between(
                 step.started_at, step.finished_at or (now if step.state == "STARTED" else None)
             ),
+            "log_lines": step.log.count("\n"),
         }
         for number, step in enumerate(summary.steps, start=1)
     ]
@@ -144,6 +148,7 @@ def live_context(request, workflow):
         "workflow": workflow,
         "summary": summary,
         "steps": steps,
+        "timeline": timelines.draw(workflow, summary, now),
         "finished": summary.finished,
         "notification": notification,
         # The page stops asking once nothing on it can change: the workflow has

@@ -14,6 +14,12 @@ again), and a late write of the first run must not undo what the second
 recorded, nor a failure outside the step's body (``on_failure``) overwrite
 the success the body had recorded.
 
+Each of these writes, in the same UPDATE, the change of state into the step's
+``history`` (a list of [state, time], which the workflow's page draws as a
+timeline), and the end of a run writes the lines that run logged into the
+step's ``log`` (``runs/steplogs.py``): a step's record tells its whole life,
+try after try, and neither adds a write of its own that could fail apart.
+
 A task that the API did not start (a chain sent straight to the worker, as
 in days 4 to 7) has no row: these functions then write nothing, and the
 task runs all the same.
@@ -29,7 +35,8 @@ from django.utils import timezone
 
 from webhooks import notifications
 
-from .models import Step
+from . import steplogs
+from .models import Appended, Step
 
 #: Runs of a step that may end with their worker process before it gives up.
 MAX_LOST_RUNS = 3
@@ -42,6 +49,14 @@ WAITING = (states.PENDING, states.RETRY)
 
 #: The states of a step that has not ended.
 NOT_ENDED = (states.PENDING, states.STARTED, states.RETRY)
+
+#: In a step's history and log: a run that ended with its worker process, noticed when
+#: the broker delivered the step again.
+LOST = "LOST"
+LOST_RUN = (
+    "the run before this one ended with its worker process, before it could record "
+    "its end: what it logged is lost"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,11 @@ RUN = Start(run=True, record=True)
 #: A task that the API did not start, such as a chain sent straight to the
 #: worker as in days 4 to 7: run it, and record nothing.
 RUN_UNRECORDED = Start(run=True, record=False)
+
+
+def history(state, at):
+    """The step's ``history`` with ``state`` at ``at`` added, for an UPDATE."""
+    return Appended("history", [state, at.isoformat()])
 
 
 def ended(step):
@@ -93,12 +113,14 @@ def begin(task_id, redelivered):
     a lock first.
     """
     if not redelivered:
+        now = timezone.now()
         started = Step.objects.filter(task_id=task_id, state__in=WAITING).update(
             state=states.STARTED,
             tries=F("tries") + 1,
             started_at=Coalesce("started_at", Now()),
             error="",
-            updated_at=timezone.now(),
+            history=history(states.STARTED, now),
+            updated_at=now,
         )
         if started:
             return RUN
@@ -108,53 +130,84 @@ def begin(task_id, redelivered):
             return RUN_UNRECORDED
         if step.state in ENDED:
             return ended(step)
+        now = timezone.now()
         if redelivered and step.state == states.STARTED:
             step.lost_runs += 1
+            # The run before this one never wrote its end, nor its log.
+            step.history = [*step.history, [LOST, now.isoformat()]]
+            steplogs.append_to(step, steplogs.Part(steplogs.line(LOST, LOST_RUN, now)))
         if step.lost_runs >= MAX_LOST_RUNS:
             # Failed here, in the same transaction that counts the last lost run.
             step.state = states.FAILURE
             step.error = f"WorkerLostTooOften: {WorkerLostTooOften(step)}"
-            step.finished_at = timezone.now()
-            step.save(update_fields=["state", "error", "finished_at", "lost_runs", "updated_at"])
+            step.finished_at = now
+            step.history = [*step.history, [states.FAILURE, now.isoformat()]]
+            steplogs.append_to(step, steplogs.Part(steplogs.line(states.FAILURE, step.error, now)))
+            step.save(
+                update_fields=[
+                    *("state", "error", "finished_at", "lost_runs"),
+                    *("history", "log", "log_cut", "updated_at"),
+                ]
+            )
             notifications.notify_if_ended(step.workflow)
             return ended(step)
         step.state = states.STARTED
         step.tries += 1
-        step.started_at = step.started_at or timezone.now()
+        step.started_at = step.started_at or now
         step.error = ""
+        step.history = [*step.history, [states.STARTED, now.isoformat()]]
         step.save(
-            update_fields=["state", "tries", "started_at", "error", "lost_runs", "updated_at"]
+            update_fields=[
+                *("state", "tries", "started_at", "error", "lost_runs"),
+                *("history", "log", "log_cut", "updated_at"),
+            ]
         )
     return RUN
 
 
-def succeed(task_id, result):
-    """Record the step's result; True if the row took it (it had not ended before)."""
+def succeed(task_id, result, log=None):
+    """Record the step's result, and what its run logged (a ``steplogs.Part``); True if the
+    row took it (it had not ended before)."""
     with transaction.atomic():
+        now = timezone.now()
         changed = Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
             state=states.SUCCESS,
             result=result,
             error="",
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
+            finished_at=now,
+            history=history(states.SUCCESS, now),
+            **steplogs.appended(log),
+            updated_at=now,
         )
         if changed:
             notifications.step_ended(task_id)
     return bool(changed)
 
 
-def retry(task_id, error):
-    """Record that the step waits to try again, and why."""
+def retry(task_id, error, log=None):
+    """Record that the step waits to try again, and why, and what its run logged."""
+    now = timezone.now()
     Step.objects.filter(task_id=task_id, state__in=(states.PENDING, states.STARTED)).update(
-        state=states.RETRY, error=error, updated_at=timezone.now()
+        state=states.RETRY,
+        error=error,
+        history=history(states.RETRY, now),
+        **steplogs.appended(log),
+        updated_at=now,
     )
 
 
-def fail(task_id, error):
-    """Record that the step failed, and why; True if the row took it (it had not ended before)."""
+def fail(task_id, error, log=None):
+    """Record that the step failed, and why, and what its run logged (its traceback too);
+    True if the row took it (it had not ended before)."""
     with transaction.atomic():
+        now = timezone.now()
         changed = Step.objects.filter(task_id=task_id, state__in=NOT_ENDED).update(
-            state=states.FAILURE, error=error, finished_at=timezone.now(), updated_at=timezone.now()
+            state=states.FAILURE,
+            error=error,
+            finished_at=now,
+            history=history(states.FAILURE, now),
+            **steplogs.appended(log),
+            updated_at=now,
         )
         if changed:
             notifications.step_ended(task_id)

@@ -3,6 +3,7 @@ import math
 import uuid
 from typing import ClassVar
 
+from celery import states
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,7 +11,7 @@ from rest_framework.reverse import reverse
 
 from webhooks.serializers import NotifyURLField, WorkflowNotificationSerializer
 
-from . import jobs
+from . import jobs, records
 from .models import Step, Workflow
 from .summaries import NOT_RUN
 from .testcases import TESTCASES
@@ -121,6 +122,21 @@ class JobDataField(serializers.JSONField):
         return data
 
 
+class StepChangeSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=[
+            states.STARTED,
+            states.RETRY,
+            records.LOST,
+            states.SUCCESS,
+            states.FAILURE,
+            states.REVOKED,
+        ],
+        help_text="The state the step entered; LOST: the run before ended with its worker",
+    )
+    at = serializers.DateTimeField()
+
+
 class StepSerializer(serializers.Serializer):
     name = serializers.CharField()
     task_id = serializers.CharField(
@@ -140,6 +156,20 @@ class StepSerializer(serializers.Serializer):
     tries = serializers.IntegerField(help_text="How many times the step has started")
     started_at = serializers.DateTimeField(allow_null=True, help_text="When it first started")
     finished_at = serializers.DateTimeField(allow_null=True)
+    log = serializers.CharField(
+        allow_blank=True,
+        help_text="What the step logged while it ran, try after try, a line each: its own "
+        "lines and its task's, each try's end (the result; the error and the wait before a "
+        "retry; the traceback of a failure), and a line for each run lost with its worker, "
+        "whose own lines are lost. The last STEP_LOG_MAX_CHARS characters; a first line says "
+        "how many were cut before them",
+    )
+    history = StepChangeSerializer(
+        many=True,
+        help_text="Every change of the step's state, oldest first: STARTED for each run, "
+        "RETRY when it waits to try again, LOST for a run that ended with its worker, and "
+        "its end",
+    )
 
 
 #: A workflow's links, by name, and the view each leads to: the workflow itself, its

@@ -20,6 +20,8 @@ from typing import Any
 
 from celery import states
 
+from .steplogs import shown
+
 NOT_RUN = "NOT_RUN"
 UNKNOWN = "UNKNOWN"
 
@@ -27,6 +29,14 @@ UNKNOWN = "UNKNOWN"
 FINISHED = frozenset({states.SUCCESS, states.FAILURE, states.REVOKED})
 #: The states in which a step has finished, or never will run.
 STEP_FINISHED = frozenset({*states.READY_STATES, NOT_RUN})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change of a step's state, and when: one item of its history."""
+
+    state: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class StepSummary:
     tries: int
     started_at: datetime | None
     finished_at: datetime | None
+    #: What the step logged, try after try; a first line says how much was cut, if any.
+    log: str
+    #: Every change of its state, in order: each run's STARTED, RETRY, LOST, the end.
+    history: tuple[Change, ...]
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,8 @@ def summarize_steps(steps):
                 tries=step.tries,
                 started_at=step.started_at,
                 finished_at=step.finished_at if state in states.READY_STATES else None,
+                log=shown(step.log, step.log_cut),
+                history=tuple(Change(was, datetime.fromisoformat(at)) for was, at in step.history),
             )
         )
         stopped = stopped or state == states.FAILURE

@@ -11,6 +11,7 @@ import os
 import time
 
 from celery import shared_task
+from celery.utils.log import get_task_logger
 from django.conf import settings
 
 from . import idempotency, repair, retention
@@ -19,6 +20,10 @@ from .testcases import step_needs
 
 # Every task sleeps this long so that you can watch it run.
 TASK_DELAY = float(os.environ.get("TASK_DELAY", "5"))
+
+# A task's own lines: the worker's log has them, and so has the step's log in
+# the API (runs/steplogs.py), with every other line logged while it ran.
+logger = get_task_logger(__name__)
 
 
 def operands(step, job_data, previous):
@@ -51,6 +56,7 @@ def finite(step, value):
 @shared_task(base=JobStep, name="steps.div")
 def div(*, job_data, **previous):
     x, y = operands("div", job_data, previous)
+    logger.info("%s / %s", x, y)
     time.sleep(TASK_DELAY)
     return {"div_result": finite("div", x / y)}
 
@@ -58,6 +64,7 @@ def div(*, job_data, **previous):
 @shared_task(base=JobStep, name="steps.mul")
 def mul(*, job_data, **previous):
     x, y = operands("mul", job_data, previous)
+    logger.info("%s * %s", x, y)
     time.sleep(TASK_DELAY)
     return {"mul_result": finite("mul", x * y)}
 
@@ -65,6 +72,7 @@ def mul(*, job_data, **previous):
 @shared_task(base=JobStep, name="steps.add")
 def add(*, job_data, **previous):
     x, y = operands("add", job_data, previous)
+    logger.info("%s + %s", x, y)
     time.sleep(TASK_DELAY)
     return {"add_result": finite("add", x + y)}
 
@@ -72,6 +80,7 @@ def add(*, job_data, **previous):
 @shared_task(base=JobStep, name="steps.sub")
 def sub(*, job_data, **previous):
     x, y = operands("sub", job_data, previous)
+    logger.info("%s - %s", x, y)
     time.sleep(TASK_DELAY)
     return {"sub_result": finite("sub", x - y)}
 

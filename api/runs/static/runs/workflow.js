@@ -1,7 +1,7 @@
 // A running workflow's page: ask the server for the part of the page that
-// changes (state, progress, steps, buttons) once a second, and put it in
-// place, until the workflow has finished. Without JavaScript, a reload shows
-// the same part, rendered the same way.
+// changes (state, progress, steps, their timeline and logs, buttons) once a
+// second, and put it in place, until the workflow has finished. Without
+// JavaScript, a reload shows the same part, rendered the same way.
 "use strict";
 
 (function () {
@@ -20,6 +20,13 @@
       const fresh = document.createElement("template");
       fresh.innerHTML = (await answer.text()).trim();
       const section = fresh.content.firstElementChild;
+      // A step's log that you opened (or closed) stays so.
+      for (const details of live.querySelectorAll("details[id]")) {
+        const same = section.querySelector(`details[id="${details.id}"]`);
+        if (same) {
+          same.open = details.open;
+        }
+      }
       live.replaceWith(section);
       live = section;
     } catch (error) {
