@@ -7,6 +7,8 @@ precedence over what is set here.
 
 import os
 
+from prometheus_client import multiprocess
+
 # Where it listens: on this machine only unless GUNICORN_BIND says otherwise.
 # The image listens on every address of its container (GUNICORN_BIND=0.0.0.0:8000),
 # and docker-compose.yml publishes that port on the host's loopback only.
@@ -44,3 +46,24 @@ if os.path.isdir("/dev/shm"):
 # than gunicorn's default request line of 4,094. 8,190 is the most gunicorn
 # allows; a longer URL answers 414, as the API's schema says.
 limit_request_line = 8190
+
+# Metrics (api/README.md, "Metrics"): with PROMETHEUS_MULTIPROC_DIR, each
+# process writes what it counts into a file of its own there, and /metrics adds
+# up the files of all of them, whichever process answers. The master empties
+# the directory before it starts any, so that a run's counts are its own.
+
+
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+# A process that exits (killed at its timeout, or replaced) takes its live
+# gauges with it; what its counters counted stays in the sums.
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

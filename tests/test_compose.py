@@ -21,6 +21,9 @@ from sprout import REPO
 from tests.support import compose_stack
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
+# Prometheus beside the stack, and what it scrapes (api/README.md, "Metrics").
+PROMETHEUS_FILES = (COMPOSE_FILE, REPO / "docker-compose.prometheus.yml")
+SCRAPE_CONFIG = REPO / "prometheus.yml"
 # The image is built from api/ alone: that folder is its build context.
 CONTEXT = REPO / "api"
 DOCKERFILE = CONTEXT / "Dockerfile"
@@ -345,7 +348,7 @@ def test_the_build_context_leaves_out_secrets_and_local_files():
 # --- The file as docker compose reads it: needs the client and Compose v2 ---
 
 
-def docker_compose_config(*options, docker_config, environment):
+def docker_compose_config(*options, docker_config, environment, files=(COMPOSE_FILE,)):
     # --env-file os.devnull: the result must not depend on a reader's own .env.
     return subprocess.run(
         [
@@ -353,8 +356,7 @@ def docker_compose_config(*options, docker_config, environment):
             "compose",
             "--env-file",
             os.devnull,
-            "-f",
-            str(COMPOSE_FILE),
+            *(option for path in files for option in ("-f", str(path))),
             "config",
             *options,
         ],
@@ -417,3 +419,40 @@ def test_docker_compose_refuses_to_start_without_a_required_secret(docker_compos
     result = docker_compose_config("-q", docker_config=docker_compose, environment=environment)
     assert 0 != result.returncode
     assert variable in result.stderr
+
+
+def test_prometheus_beside_the_stack_scrapes_what_the_stack_serves(docker_compose):
+    token = {"METRICS_TOKEN": "not-a-token-only-for-the-test"}
+    environment = {**environment_without_required(), **REQUIRED, **token}
+    result = docker_compose_config(
+        "--format", "json", docker_config=docker_compose, environment=environment,
+        files=PROMETHEUS_FILES,
+    )  # fmt: skip
+    assert 0 == result.returncode, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert SERVICES | {"prometheus"} == set(services)
+    assert token["METRICS_TOKEN"] == services["api"]["environment"]["METRICS_TOKEN"]
+    assert ["127.0.0.1"] == [port["host_ip"] for port in services["prometheus"]["ports"]]
+    # What prometheus.yml asks for is what the services serve: the API's /metrics on its
+    # port, and every service that has a METRICS_PORT on that port.
+    scrape = {
+        job["job_name"]: job for job in yaml.safe_load(SCRAPE_CONFIG.read_text())["scrape_configs"]
+    }
+    (api_target,) = scrape["api"]["static_configs"][0]["targets"]
+    assert f"api:{services['api']['ports'][0]['target']}" == api_target
+    assert "/run/secrets/metrics_token" == scrape["api"]["authorization"]["credentials_file"]
+    serving = {
+        name: int(service["environment"]["METRICS_PORT"])
+        for name, service in services.items()
+        if "METRICS_PORT" in service.get("environment", {})
+    }
+    (workers,) = scrape["workers"]["dns_sd_configs"]
+    assert set(serving) == set(workers["names"])
+    assert {workers["port"]} == set(serving.values())
+    # And without a token, Prometheus could read nothing: it refuses to start.
+    del environment["METRICS_TOKEN"]
+    result = docker_compose_config(
+        "-q", docker_config=docker_compose, environment=environment, files=PROMETHEUS_FILES
+    )
+    assert 0 != result.returncode
+    assert "METRICS_TOKEN" in result.stderr

@@ -142,6 +142,31 @@ def test_the_three_test_cases_run_to_their_results(workflows):
         assert {step["state"] for step in workflow["steps"]} == {"SUCCESS"}, workflow
 
 
+def test_prometheus_reads_the_apis_and_the_workers_metrics(stack, workflows):
+    # The API's /metrics, from this machine, with the token of the stack's .env.
+    url = stack.url("API_PORT", "/metrics")
+    status, body = request(url)
+    assert status == 401, body
+    status, body = request(url, token=stack.settings["METRICS_TOKEN"], scheme="Bearer")
+    assert status == 200, body
+    api = compose_stack.samples(body)
+    for testcase in RESULTS:
+        assert api[("workflows_started_total", (("testcase", testcase),))] >= 1, testcase
+        assert api[("workflows_running", (("testcase", testcase),))] == 0, testcase
+    # The steps' worker serves its own on port 9808 of the stack's network, where
+    # Prometheus (docker-compose.prometheus.yml) reads it; it is not published here.
+    worker = compose_stack.worker_metrics(stack)
+    for testcase in RESULTS:
+        ended = ("workflows_ended_total", (("state", "SUCCESS"), ("testcase", testcase)))
+        assert worker[ended] >= 1, testcase
+    steps = {
+        labels: value for (name, labels), value in worker.items()
+        if name == "step_duration_seconds_count"
+    }  # fmt: skip
+    # ESG-TC01's four steps, ESG-TC02's two and ESG-TC03's two, at least: the fixture's.
+    assert sum(steps.values()) >= 4 + 2 + 2, steps
+
+
 def test_a_workflows_page_shows_it_after_the_login_form(stack, users, workflows):
     from sprout.browser import chromium
 

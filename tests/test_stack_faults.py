@@ -259,6 +259,12 @@ def test_a_worker_container_killed_mid_step_loses_no_workflow(stack, token):
     # The step that ran when its worker died ran again, and its lost run is counted.
     assert record[task_id] == (2, 1), record
     assert {tried for tried, _ in record.values()} <= {1, 2}, record
+    # The worker started again counts afresh, from nothing: every lost run (each run that
+    # its container took with it, found when the step came back) and every end.
+    counted = compose_stack.worker_metrics(stack)
+    lost = sum(v for (name, _), v in counted.items() if name == "step_lost_runs_total")
+    ended = sum(v for (name, _), v in counted.items() if name == "workflows_ended_total")
+    assert (lost, ended) == (sum(lost for _, lost in record.values()), len(ids)), counted
 
 
 @pytest.mark.parametrize("restart", [restart_broker, restart_database], ids=["broker", "database"])

@@ -22,3 +22,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Load the tasks module of every Django app: runs/tasks.py.
 app.autodiscover_tasks()
+
+# A worker's metrics for Prometheus: served on METRICS_PORT when it is set.
+from . import worker_metrics  # noqa: E402, F401

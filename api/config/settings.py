@@ -190,8 +190,9 @@ if API_HTTPS:
     SECURE_HSTS_SECONDS = int(os.environ.get("API_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("API_HSTS_INCLUDE_SUBDOMAINS")
     SECURE_HSTS_PRELOAD = env_flag("API_HSTS_PRELOAD")
-    # The health check of docker-compose.yml asks over plain HTTP, from inside.
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+    # The health check of docker-compose.yml asks over plain HTTP, from inside,
+    # and so does Prometheus in the stack (/metrics).
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^metrics$"]
 # The pages and the API are never to be framed, not even by this site.
 X_FRAME_OPTIONS = "DENY"
 
@@ -382,13 +383,13 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 # minutes. After that, its next such error fails it.
 STEP_RETRY_FOR = float(os.environ.get("STEP_RETRY_FOR", "600"))
 
-# No step is lost when its message is, nor when its end could not be recorded.
 # Each step keeps what it logged while it ran, try after try, with its
 # traceback if it failed (runs/steplogs.py): its last STEP_LOG_MAX_CHARS
 # characters, so that a step that logs in a loop fills neither the database
 # nor the API's answers. The API and the workflow's page say how much was cut.
 STEP_LOG_MAX_CHARS = int(os.environ.get("STEP_LOG_MAX_CHARS", "10000"))
 
+# No step is lost when its message is, nor when its end could not be recorded.
 # Celery beat (`celery -A config beat`) sends the repair task every
 # REPAIR_EVERY seconds; it looks at the steps whose record has not moved for
 # STEP_STALLED_AFTER seconds, which must be longer than a step may wait in
@@ -444,6 +445,18 @@ WEBHOOK_BACKOFF_MAX = float(os.environ.get("WEBHOOK_BACKOFF_MAX", "600"))
 WEBHOOK_STALLED_AFTER = float(
     os.environ.get("WEBHOOK_STALLED_AFTER", str(WEBHOOK_BACKOFF_MAX + WEBHOOK_TIMEOUT + 300))
 )
+
+# Metrics for Prometheus (runs/metrics.py; api/README.md, "Metrics"). The API
+# serves what its processes counted at /metrics to a request that sends
+# `Authorization: Bearer METRICS_TOKEN`; without METRICS_TOKEN, there is no
+# such page (404). A worker started with METRICS_PORT serves what its
+# processes counted on that port (config/worker_metrics.py), on
+# METRICS_ADDRESS: this machine only unless set. A service of several processes
+# (gunicorn's, a worker's pool) needs PROMETHEUS_MULTIPROC_DIR too, a
+# directory of its own, which prometheus_client reads from the environment.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_PORT = int(os.environ.get("METRICS_PORT") or 0)
+METRICS_ADDRESS = os.environ.get("METRICS_ADDRESS", "127.0.0.1")
 
 LOGGING = {
     "version": 1,

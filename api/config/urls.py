@@ -8,13 +8,14 @@
   ``/workflows/{id}/``: one workflow's steps, updated while it runs
 - ``/schedules/``: the user's schedules, their pause, resume and delete buttons, and a
   form that adds one
+- ``/metrics``: what the API's processes counted, for Prometheus, with METRICS_TOKEN
 """
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from runs import pages
+from runs import metrics, pages
 from runs.tutorial import RootView
 from schedules import pages as schedule_pages
 
@@ -34,6 +35,8 @@ urlpatterns = [
         name="workflow-page-action",
     ),
     path("schedules/", schedule_pages.schedule_list, name="schedule-pages"),
+    # Where Prometheus looks by default, without a slash; not part of the API's schema.
+    path("metrics", metrics.exposition, name="metrics"),
     re_path(
         r"^schedules/(?P<pk>[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})/(?P<action>pause|resume|delete)/$",
         schedule_pages.schedule_action,

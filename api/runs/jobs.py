@@ -15,6 +15,7 @@ from django.utils import timezone
 from config import celery_app
 from webhooks import notifications
 
+from . import metrics
 from .models import Appended, Step, Workflow
 from .summaries import summarize
 from .testcases import TESTCASES
@@ -136,6 +137,7 @@ def launch(workflow, names, carried=(), store_with=None):
     except Exception:
         workflow.delete()
         raise
+    metrics.workflow_started(workflow)
     return workflow
 
 
@@ -219,6 +221,8 @@ def cancel(workflow):
         if workflow.cancelled_at is None:
             workflow.cancelled_at = timezone.now()
             workflow.save(update_fields=["cancelled_at"])
+            # Its end, counted once: now, or when a step that runs ends.
+            metrics.workflow_cancelled(workflow)
         # Its webhook, if it asked for one, once nothing of it runs any more:
         # now, or when a step that was running ends (runs/records.py).
         notifications.notify_if_ended(workflow)

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from webhooks import notifications
 
-from . import steplogs
+from . import metrics, steplogs
 from .models import Appended, Step
 
 #: Runs of a step that may end with their worker process before it gives up.
@@ -133,6 +133,7 @@ def begin(task_id, redelivered):
         now = timezone.now()
         if redelivered and step.state == states.STARTED:
             step.lost_runs += 1
+            metrics.run_lost(step)
             # The run before this one never wrote its end, nor its log.
             step.history = [*step.history, [LOST, now.isoformat()]]
             steplogs.append_to(step, steplogs.Part(steplogs.line(LOST, LOST_RUN, now)))
@@ -150,6 +151,7 @@ def begin(task_id, redelivered):
                 ]
             )
             notifications.notify_if_ended(step.workflow)
+            metrics.step_ended(task_id)
             return ended(step)
         step.state = states.STARTED
         step.tries += 1
@@ -181,6 +183,7 @@ def succeed(task_id, result, log=None):
         )
         if changed:
             notifications.step_ended(task_id)
+            metrics.step_ended(task_id)
     return bool(changed)
 
 
@@ -211,6 +214,7 @@ def fail(task_id, error, log=None):
         )
         if changed:
             notifications.step_ended(task_id)
+            metrics.step_ended(task_id)
     return bool(changed)
 
 

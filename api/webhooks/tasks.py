@@ -28,12 +28,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from runs import metrics
 from runs.base import LoggedTask
 
 from . import delivery
 from .models import Attempt, Notification
 
 logger = get_task_logger(__name__)
+
+#: How an attempt ends, by the state it leaves its notification in, as the metrics name it.
+OUTCOMES = {
+    Notification.DELIVERED: "delivered",
+    Notification.PENDING: "retrying",
+    Notification.FAILED: "failed",
+}
 
 #: What an attempt whose worker ended before the answer leaves in its record.
 INTERRUPTED = "no answer recorded: the worker stopped during the attempt"
@@ -84,6 +92,7 @@ def deliver(self, notification_id):
         attempt.save(update_fields=["status", "error", "duration"])
         notification.state = state
         notification.save(update_fields=["state", "updated_at"])
+    metrics.webhook_attempt(OUTCOMES[state], answer.duration)
     if state == Notification.PENDING:
         countdown = wait_before(attempts)
         logger.warning(

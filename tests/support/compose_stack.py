@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sprout import REPO
 from sprout.processes import port_for_later
@@ -317,12 +318,13 @@ class Stack:
 
 def env_file_from_example(path, task_delay):
     """.env.example, as `cp .env.example .env` gives it, with what the README says to set
-    (DJANGO_SECRET_KEY, FLOWER_BASIC_AUTH), the steps' delay, and a free port for each
-    published one."""
+    (DJANGO_SECRET_KEY, FLOWER_BASIC_AUTH), a METRICS_TOKEN, the steps' delay, and a free
+    port for each published one."""
     values = {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "FLOWER_BASIC_AUTH": f"student:{secrets.token_urlsafe(12)}",
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
         "TASK_DELAY": task_delay,
         **{name: str(port_for_later()) for name in PORTS},
     }
@@ -388,11 +390,12 @@ def running_stack(tmp_path_factory, *, prefix, task_delay):
         assert not any(left.values()), f"the stack left {left}"
 
 
-def request(url, *, token=None, auth=None, data=None, timeout=30):
-    """(status, body) of a request from this machine."""
+def request(url, *, token=None, scheme="Token", auth=None, data=None, timeout=30):
+    """(status, body) of a request from this machine: ``token`` goes with ``scheme``
+    (DRF's Token; Bearer for /metrics), ``auth`` as HTTP Basic."""
     headers = {}
     if token:
-        headers["Authorization"] = f"Token {token}"
+        headers["Authorization"] = f"{scheme} {token}"
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
     if data is not None:
@@ -405,6 +408,27 @@ def request(url, *, token=None, auth=None, data=None, timeout=30):
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def samples(text):
+    """{(name, labels): value} of every sample of a Prometheus exposition, parsed with
+    prometheus_client's own parser; labels as a sorted tuple of (name, value)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def worker_metrics(stack, service="worker"):
+    """What a worker's container serves on its metrics port (9808, which the stack does not
+    publish), read inside the container, as Prometheus on the stack's network reads it."""
+    done = stack.compose(
+        "exec", "-T", service, "python", "-c",
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://localhost:9808/metrics').read().decode())",
+    )  # fmt: skip
+    return samples(done.stdout)
 
 
 def readme_users(stack):
