@@ -268,9 +268,10 @@ def store_workflow(server):
         ):
             database.execute(
                 "INSERT INTO runs_step (workflow_id, position, name, task_id, state, result,"
-                " error, tries, lost_runs, started_at, finished_at, updated_at)"
+                " error, tries, lost_runs, started_at, finished_at, updated_at, log, log_cut,"
+                " history)"
                 " VALUES (?, ?, ?, ?, 'SUCCESS', ?, '', 1, 0, datetime('now'), datetime('now'),"
-                " datetime('now'))",
+                " datetime('now'), '', 0, '[]')",
                 (workflow_id.hex, position, name, task_id, json.dumps(result)),
             )
     return workflow_id, task_ids
