@@ -277,9 +277,14 @@ def test_a_service_restarted_while_steps_run_loses_no_workflow(stack, token, res
     finished = follow(stack, token, ids, timeout=240)
     print(f"all ended {time.monotonic() - began:.1f} s after the restart began")
     assert outcomes(finished) == [("SUCCESS", 10.0)] * len(ids)
-    # The workers lived on: no run ended with its worker.
     record = the_record(stack, finished)
-    assert {lost for _, lost in record.values()} == {0}, record
+    if restart is restart_database:
+        # The workers lived on, and kept the broker: no run ended with its worker.
+        assert {lost for _, lost in record.values()} == {0}, record
+    else:
+        # The workers lost the broker: each stopped the runs it had (their messages could
+        # no longer be acknowledged), and each of those steps ran again, once.
+        assert {tried for tried, _ in record.values()} <= {1, 2}, record
 
 
 def test_one_of_three_workers_killed_mid_step_loses_no_workflow(stack, token):
@@ -341,6 +346,7 @@ def test_a_worker_cut_off_the_network_past_the_heartbeat_loses_no_workflow(stack
         print(worker_said(worker, "WARNING", "ERROR", "CRITICAL", "lost", "Limit", "ready."))
     assert outcomes(finished) == [("SUCCESS", 10.0)] * len(ids)
     record = the_record(stack, finished)
-    # The step cut off ran again, after its message came back; or its first run, resumed
-    # once the worker was back, recorded its end first.
+    # The worker stopped the runs it had once it missed the broker's heartbeats: the step
+    # cut off ran again, after its message came back, and counts its lost run; unless it
+    # had recorded its end before the cut.
     assert record[task_id] in {(1, 0), (2, 1)}, record

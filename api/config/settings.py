@@ -307,9 +307,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # it has taken (publisher confirms); a message it never confirmed is sent again.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 # A worker publishes a step's next step after the step has its result; while
-# the broker is down, it tries again for about 80 s, long enough to ride out a
-# restart of a minute, rather than fail a step that has done its work. (The
-# API, which must answer at once, tries once more only: runs/jobs.py.)
+# that fails, it tries again for about 80 s, rather than fail a step that has
+# done its work. (A worker that loses its own connection to the broker stops
+# its steps instead: below. The API, which must answer at once, tries once
+# more only: runs/jobs.py.)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 40,
     "interval_start": 0,
@@ -320,10 +321,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # however long the broker is away.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-# A step that runs while the worker reconnects goes on and finishes: its
-# message comes back once the broker does, and JobStep hands on the recorded
-# result.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# When a worker loses its connection to the broker, the steps it runs can no
+# longer be acknowledged on it: the broker gives their messages to a worker
+# again, whatever the run does. So the worker stops those runs at once (their
+# pool processes are ended, as Celery advises and will do by default in 6.0),
+# and each step runs again from its message, counting a lost run; a run that
+# had recorded its result hands it on (JobStep). Left to go on, a run cut off
+# with its worker (a partition) ran beside its own second run, and once, on
+# this stack, the worker lost count of its pool's jobs after it reconnected:
+# two of them hung until their time limit and failed their workflows.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # No step is lost when Redis goes away. A worker writes each step's STARTED and
 # its result into the result store too (for AsyncResult), and Celery sends the
@@ -350,9 +357,9 @@ CELERY_BROKER_HEARTBEAT = 10
 # write on a connection whose other end has gone would wait for an answer
 # until the step's time limit (Redis: Celery waits 120 s a try, 20 tries).
 # Here each fails within seconds, and the step tries again once the network
-# is back (JobStep: a lost connection is an error that can pass); the step's
-# message, meanwhile, may have gone to another worker, and whichever run
-# ends second finds the step's result recorded (chapter 9).
+# is back (JobStep: a lost connection is an error that can pass), or the
+# worker stops it once it has missed the broker's heartbeats (above); its
+# message, meanwhile, goes to a worker again (chapter 9).
 CELERY_REDIS_SOCKET_TIMEOUT = 10
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {
