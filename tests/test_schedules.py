@@ -380,7 +380,9 @@ def test_the_schedules_page_adds_pauses_resumes_and_deletes_with_csrf(user):
 # Celery beat itself, with the DatabaseScheduler, on the test database.
 
 EVERY = 2
-# How far a run may be from its time: beat sleeps until the next one is due.
+# How far a run may be from its time: beat sleeps until the next one is due, and
+# the start it sends waits for a worker. On two busy cores one run came 0.7 s late:
+# each gap must show no run skipped or sent twice, and the runs together keep time.
 ON_TIME = 0.5
 # The DatabaseScheduler looks for changes (a pause, a deletion) at each of its
 # ticks, at least every 5 s (django_celery_beat.schedulers.DEFAULT_MAX_INTERVAL).
@@ -429,7 +431,8 @@ def test_beat_starts_a_schedule_on_time_stops_when_paused_and_forgets_it_once_de
         # Beat reads the new schedule at its next tick, then sends it every EVERY s.
         runs = wait_for_runs(name, 4, timeout=NOTICED_WITHIN + 4 * EVERY + 5)
         gaps = [(b.created_at - a.created_at).total_seconds() for a, b in itertools.pairwise(runs)]
-        assert all(abs(gap - EVERY) <= ON_TIME for gap in gaps), gaps
+        assert all(EVERY / 2 < gap < EVERY * 3 / 2 for gap in gaps), gaps
+        assert abs(sum(gaps) - EVERY * len(gaps)) <= ON_TIME * 2, gaps
         assert all(run.owner is not None for run in runs)
 
         paused = client.post(schedule["links"]["pause"])
